@@ -1,0 +1,290 @@
+"""Alignment and uniformity of embeddings on the unit sphere (Wang & Isola, 2020).
+
+Every function takes numpy arrays or torch tensors (any device), normalises the rows
+itself, and returns Python floats. The private helpers at the bottom of this module
+(array conversion and shape checks) are shared by the other ``analysis`` modules.
+
+Reference: T. Wang and P. Isola, "Understanding Contrastive Representation Learning
+through Alignment and Uniformity on the Hypersphere", ICML 2020, eqs. (4)-(5).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Union
+
+import numpy as np
+import torch
+
+ArrayLike = Union[np.ndarray, torch.Tensor]
+
+__all__ = [
+    "alignment",
+    "uniformity",
+    "uniformity_optimum",
+    "alignment_uniformity",
+]
+
+
+def alignment(x: ArrayLike, y: ArrayLike, *, alpha: float = 2.0) -> float:
+    """Mean distance between positive pairs on the unit sphere.
+
+    ``alignment = (1/N) sum_i ||x_i - y_i||_2 ** alpha`` with the rows of ``x`` and
+    ``y`` L2-normalised first (Wang & Isola 2020, eq. 4; ``alpha = 2`` by default).
+    Row ``i`` of ``x`` and row ``i`` of ``y`` are the two views of sample ``i``.
+    With ``alpha = 2`` the value lies in ``[0, 4]``: 0 for identical views, 4 for
+    antipodal ones. Computed in float64.
+
+    Parameters
+    ----------
+    x, y : array of shape (n_samples, n_features)
+        The two views, numpy arrays or torch tensors.
+    alpha : float, default 2.0
+        Exponent applied to each pair distance; must be positive.
+
+    Returns
+    -------
+    float
+    """
+    if alpha <= 0:
+        raise ValueError(f"alpha must be positive; got {alpha}.")
+    xt = _as_tensor(x, name="x")
+    yt = _as_tensor(y, name="y")
+    if xt.shape != yt.shape:
+        raise ValueError(
+            "x and y must have the same shape (row i of each is one positive pair); "
+            f"got {tuple(xt.shape)} and {tuple(yt.shape)}."
+        )
+    xt = _normalize_rows(xt.to(torch.float64))
+    yt = _normalize_rows(yt.to(device=xt.device, dtype=torch.float64))
+    dist = torch.linalg.vector_norm(xt - yt, dim=1)
+    return float(dist.pow(alpha).mean())
+
+
+def uniformity(
+    x: ArrayLike,
+    *,
+    t: float = 2.0,
+    max_points: int | None = None,
+    seed: int = 0,
+    chunk_size: int = 4096,
+) -> float:
+    """Log of the mean Gaussian potential over the distinct pairs of ONE set.
+
+    ``uniformity = log( (2 / (N (N-1))) sum_{i<j} exp(-t ||z_i - z_j||^2) )``
+    with rows L2-normalised first (Wang & Isola 2020, eq. 5; ``t = 2``). Lower is more
+    uniform; the value is bounded below by :func:`uniformity_optimum` (about ``-2t``).
+    For two views, call it on each view and average (:func:`alignment_uniformity`);
+    never stack the views, or the positive pairs enter the mean.
+
+    How it is computed: on the unit sphere ``||a - b||^2 = 2 - 2 a.b``, so the
+    exponent of each pair is ``2t (a.b - 1) <= 0``. The Gram matrix is processed in
+    ``chunk_size x chunk_size`` tiles of the upper triangle (each off-diagonal tile
+    counted twice, the diagonal masked) and every tile goes through a log-sum-exp
+    with its own maximum; tile results are combined in float64. The N x N matrix is
+    never materialised: extra memory is one tile (``4 * chunk_size**2`` bytes in
+    float32) plus a normalised copy of the input. The Gram tiles use the input's
+    dtype when it is float64 and float32 otherwise (relative error about 1e-7).
+
+    Parameters
+    ----------
+    x : array of shape (n_samples, n_features)
+        One set of embeddings (one view), numpy array or torch tensor. A tensor is
+        processed on its own device.
+    t : float, default 2.0
+        Temperature of the Gaussian potential; must be positive.
+    max_points : int or None, default None
+        If given and ``n_samples > max_points``, the value is estimated on a fixed
+        random subset of ``max_points`` rows drawn without replacement with
+        ``numpy.random.default_rng(seed)``; callers should say that it is an estimate.
+    seed : int, default 0
+        Seed of the subset (only used with ``max_points``).
+    chunk_size : int, default 4096
+        Side of the Gram tiles.
+
+    Returns
+    -------
+    float
+    """
+    if t <= 0:
+        raise ValueError(f"t must be positive; got {t}.")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be a positive integer; got {chunk_size}.")
+    z = _as_tensor(x, name="x")
+    n = z.shape[0]
+    if n < 2:
+        raise ValueError(f"uniformity needs at least 2 samples to form a pair; got {n}.")
+    if max_points is not None:
+        if max_points < 2:
+            raise ValueError(f"max_points must be at least 2; got {max_points}.")
+        if n > max_points:
+            idx = _subset_indices(n, max_points, seed)
+            z = z[torch.from_numpy(idx).to(z.device)]
+            n = max_points
+    z = _normalize_rows(z)
+    scale = 2.0 * t  # exponent = 2t * (a.b - 1) = 2t * a.b - 2t
+    c = min(chunk_size, n)
+    buffer = torch.empty(c * c, dtype=z.dtype, device=z.device)
+    # log of each tile's sum, with its multiplicity folded in
+    tile_logs: list[float] = []
+    for a in range(0, n, c):
+        za = z[a : a + c]
+        for b in range(a, n, c):
+            zb = z[b : b + c]
+            tile = buffer[: za.shape[0] * zb.shape[0]].view(za.shape[0], zb.shape[0])
+            torch.mm(za, zb.T, out=tile)
+            tile.mul_(scale)
+            if a == b:
+                tile.fill_diagonal_(-math.inf)
+            tile_max = float(tile.max())
+            if tile_max == -math.inf:  # a 1 x 1 diagonal tile holds no pair
+                continue
+            tile.sub_(tile_max).exp_()
+            tile_sum = float(tile.sum())
+            multiplicity = 1.0 if a == b else 2.0
+            tile_logs.append(tile_max + math.log(tile_sum) + math.log(multiplicity))
+    # the tiles hold every ordered pair i != j once: N (N-1) terms
+    log_total = _logsumexp(tile_logs)
+    return log_total - scale - math.log(n) - math.log(n - 1)
+
+
+def uniformity_optimum(n: int, *, t: float = 2.0) -> float:
+    """Lower bound of :func:`uniformity` for ``n`` points on a unit sphere.
+
+    ``uniformity >= -2 t n / (n - 1)``. Proof: ``sum_{i,j} ||z_i - z_j||^2 =
+    2 n^2 - 2 ||sum_i z_i||^2 <= 2 n^2``, so the mean squared distance over the
+    ``n (n-1)`` ordered distinct pairs is at most ``2n / (n-1)``; by Jensen,
+    ``log mean exp(-t d^2) >= -t mean d^2 >= -2 t n / (n-1)``. Equality holds for the
+    vertices of a regular simplex centred at the origin (possible when
+    ``n <= n_features + 1``). As ``n`` grows the bound tends to ``-2t`` (-4 for t = 2).
+    Uniform points on a sphere of dimension ``D`` sit above it by about ``2 t^2 / D``.
+
+    Parameters
+    ----------
+    n : int
+        Number of points, at least 2.
+    t : float, default 2.0
+        Temperature used in :func:`uniformity`.
+
+    Returns
+    -------
+    float
+    """
+    if n < 2:
+        raise ValueError(f"n must be at least 2; got {n}.")
+    if t <= 0:
+        raise ValueError(f"t must be positive; got {t}.")
+    return -2.0 * t * n / (n - 1)
+
+
+def alignment_uniformity(
+    z1: ArrayLike,
+    z2: ArrayLike,
+    *,
+    t: float = 2.0,
+    alpha: float = 2.0,
+    max_points: int | None = None,
+    seed: int = 0,
+) -> tuple[float, float]:
+    """Alignment of the two views and uniformity averaged over the two views.
+
+    Returns ``(alignment(z1, z2, alpha=alpha), (uniformity(z1) + uniformity(z2)) / 2)``:
+    uniformity is computed within each view separately, so positive pairs never enter
+    it (Wang & Isola 2020). ``max_points`` and ``seed`` are passed to
+    :func:`uniformity`; the same rows are drawn from both views.
+
+    Parameters
+    ----------
+    z1, z2 : array of shape (n_samples, n_features)
+        The two views; row ``i`` of each is the positive pair ``i``.
+    t, alpha, max_points, seed
+        See :func:`uniformity` and :func:`alignment`.
+
+    Returns
+    -------
+    tuple of float
+        ``(alignment, uniformity)``.
+    """
+    align = alignment(z1, z2, alpha=alpha)
+    u1 = uniformity(z1, t=t, max_points=max_points, seed=seed)
+    u2 = uniformity(z2, t=t, max_points=max_points, seed=seed)
+    return align, 0.5 * (u1 + u2)
+
+
+# ---------------------------------------------------------------------------
+# Private helpers shared by the analysis modules
+# ---------------------------------------------------------------------------
+
+
+def _as_tensor(x: ArrayLike, *, name: str, ndim: int = 2) -> torch.Tensor:
+    """A detached floating tensor view of ``x`` (float64 kept, anything else float32).
+
+    Raises ``ValueError`` if ``x`` does not have ``ndim`` dimensions, has no rows, or
+    holds NaN / inf. Tensors stay on their device; numpy arrays are shared, not copied,
+    when their layout allows it.
+    """
+    if isinstance(x, torch.Tensor):
+        t = x.detach()
+    else:
+        arr = np.asarray(x)
+        if arr.dtype.kind not in "biuf":
+            raise ValueError(f"{name} must hold numbers; got dtype {arr.dtype}.")
+        if not arr.dtype.isnative:
+            arr = arr.astype(arr.dtype.newbyteorder("="))
+        if not arr.flags.writeable or not arr.flags.c_contiguous:
+            arr = np.array(arr, order="C", copy=True)
+        t = torch.from_numpy(arr)
+    if t.dtype not in (torch.float32, torch.float64):
+        t = t.to(torch.float32)
+    if t.ndim != ndim:
+        expected = "(n_samples, n_features)" if ndim == 2 else "(n_samples,)"
+        raise ValueError(
+            f"{name} must be a {ndim}-D array of shape {expected}; got shape {tuple(t.shape)}."
+        )
+    if t.shape[0] == 0:
+        raise ValueError(f"{name} has no samples (shape {tuple(t.shape)}).")
+    # cheap test first: a NaN or inf anywhere makes the sum non-finite
+    if not bool(torch.isfinite(t.sum())) and not bool(torch.isfinite(t).all()):
+        raise ValueError(f"{name} contains NaN or infinite values.")
+    return t
+
+
+def _as_numpy(x: ArrayLike, *, name: str, ndim: int = 2) -> np.ndarray:
+    """``x`` as a finite floating numpy array with ``ndim`` dimensions (see ``_as_tensor``)."""
+    return _as_tensor(x, name=name, ndim=ndim).cpu().numpy()
+
+
+def _as_targets(y: ArrayLike, *, name: str, n: int) -> np.ndarray:
+    """Labels or targets as a 1-D numpy array of length ``n`` (an (n, 1) column is accepted)."""
+    arr = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array of shape (n_samples,); got shape {arr.shape}.")
+    if arr.shape[0] != n:
+        raise ValueError(
+            f"{name} has {arr.shape[0]} entries but the embeddings have {n} rows; "
+            "they must describe the same samples."
+        )
+    return arr
+
+
+def _normalize_rows(z: torch.Tensor) -> torch.Tensor:
+    """Rows divided by their L2 norm (an all-zero row stays zero)."""
+    return torch.nn.functional.normalize(z, p=2.0, dim=1, eps=1e-12)
+
+
+def _subset_indices(n: int, m: int, seed: int) -> np.ndarray:
+    """``m`` distinct indices out of ``range(n)``, sorted, from ``default_rng(seed)``."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(n, size=m, replace=False))
+
+
+def _logsumexp(values: list[float]) -> float:
+    """``log(sum(exp(values)))`` in float64; ``-inf`` for an empty list."""
+    if not values:
+        return -math.inf
+    top = max(values)
+    if top == -math.inf:
+        return -math.inf
+    return top + math.log(math.fsum(math.exp(v - top) for v in values))

@@ -1,0 +1,36 @@
+"""Embedding Geometry Lab: the router (page config, shared sidebar, navigation)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from trainers import store as stmod
+from ui.data import ensure_scheduler_throttled, get_store
+
+st.set_page_config(page_title="Embedding Geometry Lab", page_icon="🧭", layout="wide")
+
+PAGES = {
+    "Train": [
+        st.Page("pages/train.py", title="Train", icon="🏋️", default=True),
+        st.Page("pages/runs.py", title="Runs", icon="📋"),
+    ],
+    "Geometry": [
+        st.Page("pages/alignment_uniformity.py", title="Alignment & Uniformity", icon="🎯"),
+        st.Page("pages/collapse.py", title="Dimensional Collapse", icon="📉"),
+        st.Page("pages/embedding_map.py", title="Embedding Map", icon="🗺️"),
+    ],
+}
+
+nav = st.navigation(PAGES)
+
+store = get_store()
+ensure_scheduler_throttled(store)
+with st.sidebar:
+    st.markdown("### 🧭 Embedding Geometry Lab")
+    runs = store.list_runs()
+    n_run = sum(r.status == stmod.RUNNING for r in runs)
+    n_q = sum(r.status == stmod.QUEUED for r in runs)
+    st.caption(f"{len(runs)} runs · {n_run} running · {n_q} queued")
+    st.caption(f"Store: `{store.root}`")
+
+nav.run()

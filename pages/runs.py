@@ -1,0 +1,73 @@
+"""Runs: status, configuration and final metrics; pick runs for the views."""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from ui.data import get_store, runs_frame
+from ui.widgets import SELECTED
+
+store = get_store()
+st.title("📋 Runs")
+st.caption("Tick runs to open them together on the views (Alignment & Uniformity, Dimensional Collapse, "
+           "Embedding Map). Metrics are on the held-out split at the latest snapshot.")
+
+df = runs_frame(store)
+if df.empty:
+    st.info("No runs yet. Start one on the **Train** page.")
+    st.stop()
+
+groups = sorted(g for g in df["group"].unique() if g)
+if groups:
+    g = st.selectbox("Show a group", ["(all runs)", *groups], key="runs_group")
+    if g != "(all runs)":
+        df = df[df["group"] == g]
+
+selected = set(st.session_state.get(SELECTED, []))
+df.insert(0, "select", df["id"].isin(selected))
+cols = ["select", "", "name", "status", "dataset", "loss", "encoder", "epoch", "seconds", "kNN acc", "linear acc",
+        "alignment", "uniformity", "RankMe", "reason", "id"]
+edited = st.data_editor(
+    df[cols],
+    key="runs_table",
+    hide_index=True,
+    width="stretch",
+    disabled=[c for c in cols if c != "select"],
+    column_config={
+        "select": st.column_config.CheckboxColumn("view", help="open this run on the views"),
+        "kNN acc": st.column_config.NumberColumn(format="%.3f"),
+        "linear acc": st.column_config.NumberColumn(format="%.3f"),
+        "alignment": st.column_config.NumberColumn(format="%.3f"),
+        "uniformity": st.column_config.NumberColumn(format="%.3f"),
+        "RankMe": st.column_config.NumberColumn(format="%.1f"),
+    },
+)
+chosen = edited.loc[edited["select"], "id"].tolist()
+if set(chosen) != selected:
+    st.session_state[SELECTED] = chosen
+    for k in ("au_runs", "dc_runs", "map_run"):
+        st.session_state.pop(k, None)
+st.caption(f"{len(chosen)} run(s) selected for the views.")
+
+st.divider()
+ids = edited["id"].tolist()
+detail = st.selectbox("Details of", ids, format_func=lambda i: f"{df.set_index('id').loc[i, 'name']} · {i}", key="runs_detail")
+rec = store.get_run(detail)
+c1, c2 = st.columns(2)
+with c1:
+    st.markdown(f"**Status:** {rec.status}" + (f" — {rec.reason}" if rec.reason else ""))
+    st.markdown(f"**Progress:** epoch {rec.epoch}/{rec.total_epochs}, step {rec.step}, {rec.seconds:.1f} s")
+    st.markdown("**Configuration**")
+    st.code(json.dumps(rec.config, indent=2), language="json")
+with c2:
+    st.markdown("**Latest metrics (held-out split)**")
+    if rec.metrics:
+        st.dataframe({k: [v] for k, v in rec.metrics.items()}, hide_index=True)
+    else:
+        st.caption("no snapshot yet")
+    log = store.log_path(rec.id)
+    if log.exists():
+        with st.expander("Worker log (last lines)"):
+            st.code("".join(log.read_text(errors="replace").splitlines(keepends=True)[-30:]) or "(empty)")

@@ -1,0 +1,176 @@
+"""Command line: the same code as the app, headless, into the same store.
+
+    python -m trainers train --dataset digits --loss nt_xent --epochs 50 --json
+    python -m trainers list | cancel RUN | resume RUN | scheduler
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+import typing
+
+from trainers import registry
+from trainers.config import ConfigError, RunConfig
+
+
+def _catalogue() -> str:
+    lines = ["datasets:"]
+    lines += [f"  {n:<18} {d.description}" for n, d in registry.DATASETS.items()]
+    lines += ["encoders:"]
+    lines += [f"  {n:<18} {e.description}" for n, e in registry.ENCODERS.items()]
+    lines += ["losses:"]
+    lines += [f"  {n:<18} {s.description} (default temperature {s.temperature})" for n, s in registry.LOSSES.items()]
+    return "\n".join(lines)
+
+
+_FIELD_HELP = {
+    "dataset": "dataset name (see the list below)",
+    "encoder": "encoder name",
+    "loss": "loss name",
+    "temperature": "temperature (default: the loss's own)",
+    "views": "views per sample (2..8; more than 2 for multi-view losses)",
+    "snapshot_every": "'pow2' (epochs 0,1,2,4,...,last) or an epoch interval",
+}
+
+
+def _add_config_flags(p: argparse.ArgumentParser) -> None:
+    hints = typing.get_type_hints(RunConfig)
+    for f in dataclasses.fields(RunConfig):
+        if f.name in ("loss_options",):
+            continue
+        t = hints[f.name]
+        typ = {int: int, float: float, str: str}.get(t, float if "float" in str(t) else str)
+        default = f.default
+        p.add_argument(f"--{f.name.replace('_', '-')}", dest=f.name, type=typ, default=None,
+                       help=f"{_FIELD_HELP.get(f.name, f.name.replace('_', ' '))} (default: {default})")
+    p.add_argument("--loss-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="extra loss option, e.g. --loss-option window=0.5 (repeatable)")
+    p.add_argument("--config", help="a JSON file with configuration fields (flags override it)")
+
+
+def _config_from_args(a: argparse.Namespace) -> RunConfig:
+    d: dict = {}
+    if a.config:
+        try:
+            with open(a.config) as f:
+                d = json.load(f)
+        except (OSError, json.JSONDecodeError) as e:
+            raise ConfigError(f"cannot read --config {a.config}: {e}") from None
+    for f in dataclasses.fields(RunConfig):
+        v = getattr(a, f.name, None)
+        if v is not None:
+            d[f.name] = v
+    opts = dict(d.get("loss_options", {}))
+    for kv in a.loss_option:
+        if "=" not in kv:
+            raise ConfigError(f"--loss-option takes KEY=VALUE (got {kv!r})")
+        k, v = kv.split("=", 1)
+        try:
+            opts[k] = json.loads(v)
+        except json.JSONDecodeError:
+            opts[k] = v
+    if opts:
+        d["loss_options"] = opts
+    return RunConfig.from_dict(d)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m trainers",
+        description="Embedding Geometry Lab: train contrastive / distilled models into the lab store.",
+        epilog=_catalogue(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--store", help="store folder (default: $LAB_STORE or ./lab_store)")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train", help="train one run in the foreground", epilog=_catalogue(),
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    _add_config_flags(t)
+    t.add_argument("--json", action="store_true", help="print one JSON summary object as the last line")
+    sub.add_parser("list", help="list runs")
+    for name in ("cancel", "resume", "delete"):
+        c = sub.add_parser(name, help=f"{name} a run")
+        c.add_argument("run_id")
+    sc = sub.add_parser("scheduler", help="run the scheduler (started on demand by the app)")
+    sc.add_argument("--store", dest="sched_store")
+    sc.add_argument("--idle-exit", type=float, default=None)
+    w = sub.add_parser("worker", help=argparse.SUPPRESS)
+    w.add_argument("run_id")
+    a = p.parse_args(argv)
+
+    from trainers import runner, store as st
+
+    root = a.store or getattr(a, "sched_store", None)
+    store = st.Store(root)
+    if a.cmd == "train":
+        try:
+            cfg = _config_from_args(a)
+        except ConfigError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        if cfg.threads == 0 and "LAB_THREADS" not in os.environ:
+            cfg = cfg.replace(threads=os.cpu_count() or 1)
+        from trainers.train import boot_id, process_start_time, train_run
+
+        run_id = store.create_run(cfg, status=st.RUNNING)
+        store.update_run(run_id, pid=os.getpid(), pid_start=process_start_time(os.getpid()), boot_id=boot_id(),
+                         started=time.time(), heartbeat=time.time())
+        log = (lambda m: print(m, file=sys.stderr)) if a.json else print
+        try:
+            out = train_run(store, run_id, log=log)
+        except KeyboardInterrupt:
+            store.update_run(run_id, status=st.CANCELLED, reason="interrupted (Ctrl-C)", finished=time.time(), pid=None)
+            print("interrupted; the run is kept as cancelled and can be resumed", file=sys.stderr)
+            return 130
+        except Exception as e:
+            store.update_run(run_id, status=st.FAILED, reason=f"{type(e).__name__}: {e}", finished=time.time(), pid=None)
+            print(f"error: run {run_id} failed: {type(e).__name__}: {e}", file=sys.stderr)
+            return 1
+        if a.json:
+            print(json.dumps(out))
+        else:
+            print(f"run {run_id}: {out['status']} in {out['seconds']:.1f} s")
+            for k, v in out.items():
+                if k not in ("run_id", "status", "seconds"):
+                    print(f"  {k}: {v}")
+        return 0 if out["status"] == st.FINISHED else 3
+    if a.cmd == "list":
+        runner.reap(store)
+        for r in store.list_runs():
+            m = r.metrics
+            acc = m.get("knn_accuracy")
+            print(f"{r.id}  {r.status:<9} {r.epoch:>4}/{r.total_epochs:<4} {r.name:<30} "
+                  f"{'knn=%.3f' % acc if acc is not None else ''} {r.reason}")
+        return 0
+    if a.cmd in ("cancel", "resume", "delete"):
+        try:
+            if a.cmd == "cancel":
+                print(runner.cancel(store, a.run_id))
+            elif a.cmd == "resume":
+                runner.resume(store, a.run_id)
+                print("queued")
+            else:
+                store.delete_run(a.run_id)
+                print("deleted")
+        except (KeyError, ValueError, RuntimeError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        return 0
+    if a.cmd == "scheduler":
+        kw = {} if a.idle_exit is None else {"idle_exit": a.idle_exit}
+        runner.Scheduler(store, **kw).serve()
+        return 0
+    if a.cmd == "worker":
+        from trainers.train import run_worker
+
+        return run_worker(store, a.run_id)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""Encoders with a projector head. ``forward(x)`` returns (representation h, embedding z).
+
+Snapshots record both: h (encoder output, "representation space") and z (projector
+output, "embedding space", what the loss sees).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _projector(rep_dim: int, hidden_dim: int, proj_dim: int) -> nn.Module:
+    return nn.Sequential(
+        nn.Linear(rep_dim, hidden_dim), nn.BatchNorm1d(hidden_dim), nn.ReLU(inplace=True), nn.Linear(hidden_dim, proj_dim)
+    )
+
+
+class MLPEncoder(nn.Module):
+    """in_dim -> hidden -> hidden -> rep_dim (BatchNorm + ReLU), then a 2-layer projector."""
+
+    def __init__(self, in_dim: int, *, hidden_dim: int = 256, rep_dim: int = 128, proj_dim: int = 64) -> None:
+        super().__init__()
+        self.backbone = nn.Sequential(
+            nn.Linear(in_dim, hidden_dim),
+            nn.BatchNorm1d(hidden_dim),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden_dim, hidden_dim),
+            nn.BatchNorm1d(hidden_dim),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden_dim, rep_dim),
+        )
+        self.projector = _projector(rep_dim, hidden_dim, proj_dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.backbone(x)  # (B, rep_dim)
+        return h, self.projector(h)  # (B, proj_dim)
+
+
+class CNNEncoder(nn.Module):
+    """Small CNN for 8x8 single-channel images given flattened (B, 64)."""
+
+    def __init__(self, *, hidden_dim: int = 256, rep_dim: int = 128, proj_dim: int = 64, width: int = 32) -> None:
+        super().__init__()
+        w = width
+        self.features = nn.Sequential(
+            nn.Conv2d(1, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(inplace=True),  # (B, w, 8, 8)
+            nn.Conv2d(w, 2 * w, 3, padding=1), nn.BatchNorm2d(2 * w), nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),  # (B, 2w, 4, 4)
+            nn.Conv2d(2 * w, 4 * w, 3, padding=1), nn.BatchNorm2d(4 * w), nn.ReLU(inplace=True),
+            nn.AdaptiveAvgPool2d(1),  # (B, 4w, 1, 1)
+        )
+        self.head = nn.Linear(4 * w, rep_dim)
+        self.projector = _projector(rep_dim, hidden_dim, proj_dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.head(self.features(x.view(-1, 1, 8, 8)).flatten(1))  # (B, rep_dim)
+        return h, self.projector(h)
+
+
+def build_encoder(name: str, in_dim: int, *, hidden_dim: int, rep_dim: int, proj_dim: int) -> nn.Module:
+    if name == "mlp":
+        return MLPEncoder(in_dim, hidden_dim=hidden_dim, rep_dim=rep_dim, proj_dim=proj_dim)
+    if name == "cnn":
+        if in_dim != 64:
+            raise ValueError(f"the CNN encoder takes 8x8 images (64 features), got {in_dim} features; use the MLP")
+        return CNNEncoder(hidden_dim=hidden_dim, rep_dim=rep_dim, proj_dim=proj_dim)
+    raise ValueError(f"unknown encoder {name!r}; known: mlp, cnn")
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """auto: CUDA, then MPS, then CPU."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    return torch.device(device)

@@ -1,0 +1,96 @@
+"""What a snapshot holds: embeddings of the whole dataset at one epoch, and the
+metrics computed on the held-out split. Called by the worker; pages only read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from analysis import geometry, ordinality, probes, projections, spectrum
+from trainers.augment import make_augment
+from trainers.data import DataSplit
+
+EVAL_SEED = 4242  # the augmented views used for alignment are the same at every epoch
+
+
+@torch.no_grad()
+def embed(model: nn.Module, x: np.ndarray | torch.Tensor, device: torch.device, batch: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """(N, F) -> representations (N, R) and embeddings (N, D), float32, eval mode."""
+    was = model.training
+    model.eval()
+    xt = torch.as_tensor(x, dtype=torch.float32)
+    hs, zs = [], []
+    for i in range(0, len(xt), batch):
+        h, z = model(xt[i : i + batch].to(device))
+        hs.append(h.float().cpu())
+        zs.append(z.float().cpu())
+    model.train(was)
+    return torch.cat(hs).numpy(), torch.cat(zs).numpy()
+
+
+def snapshot(model: nn.Module, data: DataSplit, *, device: torch.device, aug_strength: float,
+             per_sample: dict[str, np.ndarray] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Return (arrays, metrics) for the current model.
+
+    arrays: rep (N, R), emb (N, D) over [train; test] rows; index (N,) stable indices;
+    y (N,) labels or targets; is_test (N,) bool; pca_emb / pca_rep (N, 2);
+    spectrum_emb / spectrum_rep (covariance spectra on the held-out split);
+    plus per-sample values (train rows; NaN on test rows).
+    metrics: held-out-split figures (see docs/metrics in the pages).
+    """
+    n_tr = len(data.x_train)
+    x_all = np.concatenate([data.x_train, data.x_test])
+    rep, emb = embed(model, x_all, device)
+    rep_tr, rep_te = rep[:n_tr], rep[n_tr:]
+    emb_tr, emb_te = emb[:n_tr], emb[n_tr:]
+    y_all = np.concatenate([data.y_train, data.y_test])
+    arrays: dict[str, np.ndarray] = {
+        "rep": rep.astype(np.float32),
+        "emb": emb.astype(np.float32),
+        "index": np.concatenate([data.index_train, data.index_test]).astype(np.int64),
+        "y": y_all,
+        "is_test": np.r_[np.zeros(n_tr, bool), np.ones(len(data.x_test), bool)],
+        "pca_emb": projections.pca_2d(emb).astype(np.float32),
+        "pca_rep": projections.pca_2d(rep).astype(np.float32),
+    }
+    for k, v in (per_sample or {}).items():
+        arrays[f"ps_{k}"] = np.r_[np.asarray(v, np.float32), np.full(len(data.x_test), np.nan, np.float32)]
+
+    # alignment needs positive pairs: two augmented views of the held-out split
+    aug = make_augment(data.kind, aug_strength, data.noisy_dims)
+    g = torch.Generator().manual_seed(EVAL_SEED)
+    xt = torch.as_tensor(data.x_test)
+    v1 = aug(xt.clone(), g)
+    v2 = aug(xt.clone(), g)
+    _, z1 = embed(model, v1, device)
+    _, z2 = embed(model, v2, device)
+
+    m: dict[str, Any] = {"n_eval": int(len(data.x_test))}
+    m["alignment"] = geometry.alignment(z1, z2)
+    m["uniformity"] = 0.5 * (geometry.uniformity(z1) + geometry.uniformity(z2))
+    m["uniformity_clean"] = geometry.uniformity(emb_te)
+    m["rankme"] = spectrum.rankme(rep_te)
+    m["rankme_emb"] = spectrum.rankme(emb_te)
+    m["erank_cov_rep"] = spectrum.effective_rank_covariance(rep_te)
+    m["erank_cov_emb"] = spectrum.effective_rank_covariance(emb_te)
+    m["alpha_req"] = spectrum.alpha_req(rep_te)
+    arrays["spectrum_emb"] = spectrum.covariance_spectrum(emb_te).astype(np.float64)
+    arrays["spectrum_rep"] = spectrum.covariance_spectrum(rep_te).astype(np.float64)
+    if data.task == "classification":
+        m["knn_accuracy"] = probes.knn_accuracy(rep_tr, data.y_train, rep_te, data.y_test)
+        m["linear_accuracy"] = probes.linear_probe_accuracy(rep_tr, data.y_train, rep_te, data.y_test)
+        m["knn_accuracy_emb"] = probes.knn_accuracy(emb_tr, data.y_train, emb_te, data.y_test)
+    else:
+        m["knn_mae"] = probes.knn_regression_mae(rep_tr, data.y_train, rep_te, data.y_test)
+        lin = probes.linear_probe_regression(rep_tr, data.y_train, rep_te, data.y_test)
+        m["linear_mae"], m["linear_r2"] = lin["mae"], lin["r2"]
+        m["rank_correlation"] = ordinality.distance_rank_correlation(rep_te, data.y_test)
+        m["rank_correlation_emb"] = ordinality.distance_rank_correlation(emb_te, data.y_test)
+        m["neighbour_gap"] = ordinality.neighbour_target_gap(rep_te, data.y_test)
+    for k, v in (per_sample or {}).items():
+        v = np.asarray(v, np.float64)
+        m[f"{k}_mean"], m[f"{k}_std"] = float(v.mean()), float(v.std())
+    return arrays, {k: (float(v) if isinstance(v, (int, float, np.floating)) else v) for k, v in m.items()}

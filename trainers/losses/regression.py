@@ -1,0 +1,287 @@
+"""Contrastive regression losses: SupReMix (Wu et al. 2023) and Rank-N-Contrast (Zha et al. 2023)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+from torch.utils.checkpoint import checkpoint
+
+from trainers.losses.nt_xent import (
+    Reduction,
+    _check_matrix,
+    _check_positive,
+    _check_reduction,
+    _check_targets,
+)
+
+__all__ = ["supremix", "rnc"]
+
+# Hard positives are triples (anchor i, j, k): at most this many (i, j, k) entries are
+# materialised at once (16 MiB per float32 temporary, a handful of temporaries).
+_TRIPLE_CHUNK = 1 << 22
+
+
+def _sample_negative_alpha(
+    n: int, alpha_beta: tuple[float, float], generator: torch.Generator | None
+) -> Tensor:
+    """(n, n) float64 Beta(a, b) draws, one per (anchor, negative) pair.
+
+    Reproducible from ``generator`` (or the global torch RNG): one int64 seed is drawn
+    from it and feeds numpy's Beta sampler (torch's Beta sampler accepts no generator).
+    """
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator).item())
+    rng = np.random.default_rng(seed)
+    a, b = alpha_beta
+    return torch.from_numpy(rng.beta(a, b, size=(n, n)))
+
+
+def _hard_positive_chunk(
+    c_rows: Tensor, y_rows: Tensor, y: Tensor, window: float, temperature: float
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Hard positives of a chunk of anchors.
+
+    Args:
+        c_rows: (c, N) similarities z_i . sg(z_k) of the chunk's anchors to all rows.
+        y_rows: (c,) the chunk's targets; y: (N,) all targets.
+
+    Returns:
+        lse (c,): log sum_{(j,k)} exp(s_ijk / tau) over the valid pairs (-inf if none);
+        coef_j (c, N), coef_k (c, N): sum over valid pairs of alpha and (1 - alpha) per j
+        and per k (no gradient), so that sum_{(j,k)} s_ijk = coef_j . c + coef_k . c;
+        count (c,): number of valid pairs.
+    """
+    yi = y_rows[:, None, None]  # (c, 1, 1)
+    yj = y[None, :, None]  # (1, N, 1)
+    yk = y[None, None, :]  # (1, 1, N)
+    valid = (yj < yi) & (yi < yk) & (yi - yj <= window) & (yk - yi <= window)  # (c, N, N)
+    span = torch.where(valid, yk - yj, torch.ones_like(yk - yj))  # (c, N, N), > 0 where valid
+    alpha = torch.where(valid, (yk - yi) / span, torch.zeros_like(span))  # (c, N, N)
+    s = alpha * c_rows[:, :, None] + (1.0 - alpha) * c_rows[:, None, :]  # (c, N, N)
+    logits = (s / temperature).masked_fill(~valid, float("-inf"))
+    lse = torch.logsumexp(logits.flatten(1), dim=1)  # (c,)
+    coef_j = alpha.sum(dim=2)
+    coef_k = ((1.0 - alpha) * valid).sum(dim=1)
+    return lse, coef_j, coef_k, valid.flatten(1).sum(dim=1)
+
+
+def _hard_positive_lse(
+    c: Tensor, y: Tensor, window: float, temperature: float
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Chunked :func:`_hard_positive_chunk` over all anchors; O(chunk * N^2) memory.
+
+    The log-sum-exp part keeps a gradient to ``c`` through activation checkpointing:
+    each chunk's (c, N, N) temporaries are recomputed in the backward pass, not stored.
+    """
+    n = c.shape[0]
+    chunk = max(1, _TRIPLE_CHUNK // max(1, n * n))
+    lses, cjs, cks, counts = [], [], [], []
+    for start in range(0, n, chunk):
+        rows = slice(start, start + chunk)
+        if torch.is_grad_enabled() and c.requires_grad:
+            lse, cj, ck, cnt = checkpoint(
+                _hard_positive_chunk,
+                c[rows],
+                y[rows],
+                y,
+                window,
+                temperature,
+                use_reentrant=False,
+            )
+        else:
+            lse, cj, ck, cnt = _hard_positive_chunk(c[rows], y[rows], y, window, temperature)
+        lses.append(lse)
+        cjs.append(cj)
+        cks.append(ck)
+        counts.append(cnt)
+    return torch.cat(lses), torch.cat(cjs).detach(), torch.cat(cks).detach(), torch.cat(counts)
+
+
+def _supremix_with_alpha(
+    z: Tensor,
+    targets: Tensor,
+    alpha_neg: Tensor,
+    *,
+    temperature: float,
+    window: float,
+    distance_weight: bool,
+    reduction: str,
+) -> Tensor:
+    """SupReMix given the (N, N) hard-negative mixing coefficients (see :func:`supremix`)."""
+    n = z.shape[0]
+    dev, dt = z.device, z.dtype
+    y = targets.to(device=dev, dtype=dt)
+    alpha_neg = alpha_neg.to(device=dev, dtype=dt)
+    zn = F.normalize(z, dim=1)  # (N, D) with gradient
+    zd = zn.detach()  # (N, D) the mixtures' ingredients
+    eye = torch.eye(n, dtype=torch.bool, device=dev)
+    same = y[:, None] == y[None, :]  # (N, N)
+    dist = (y[:, None] - y[None, :]).abs()  # (N, N) |y_i - y_k|
+
+    # real rows: s_ik = z_i . z_k, weight |y_i - y_k| + 1
+    real = zn @ zn.T / temperature  # (N, N)
+    real_w = (dist + 1.0) if distance_weight else torch.ones_like(dist)
+    real_lse = torch.logsumexp((real + real_w.log()).masked_fill(eye, float("-inf")), dim=1)
+    pos_mask = same & ~eye
+    real_pos_sum = torch.where(pos_mask, real, torch.zeros_like(real)).sum(dim=1)  # (N,)
+    real_pos_n = pos_mask.sum(dim=1)
+
+    # hard negatives (anchor-inclusive): m_ik = a z_i + (1-a) z_k (detached), y_k != y_i;
+    # z_i . m_ik = a (z_i . sg z_i) + (1-a) (z_i . sg z_k); label a y_i + (1-a) y_k
+    c = zn @ zd.T  # (N, N) z_i . sg(z_k)
+    hn = (alpha_neg * c.diagonal()[:, None] + (1.0 - alpha_neg) * c) / temperature  # (N, N)
+    hn_w = ((1.0 - alpha_neg) * dist + 1.0) if distance_weight else torch.ones_like(dist)
+    hn_lse = torch.logsumexp((hn + hn_w.log()).masked_fill(same, float("-inf")), dim=1)  # (N,)
+
+    # hard positives (anchor-exclusive): y_j < y_i < y_k within the window, label y_i
+    hp_lse, coef_j, coef_k, hp_n = _hard_positive_lse(c, y, window, temperature)
+    hp_pos_sum = ((coef_j + coef_k) * c).sum(dim=1) / temperature  # (N,)
+
+    n_pos = real_pos_n + hp_n  # (N,)
+    log_denom = torch.logsumexp(torch.stack([real_lse, hn_lse, hp_lse]), dim=0)  # (N,)
+    has_pos = n_pos > 0
+    mean_pos = (real_pos_sum + hp_pos_sum) / n_pos.clamp(min=1).to(dt)
+    per_anchor = torch.where(has_pos, log_denom - mean_pos, torch.zeros_like(log_denom))
+    if reduction == "none":
+        return per_anchor
+    return per_anchor.sum() / has_pos.sum().clamp(min=1).to(dt)
+
+
+def supremix(
+    z: Tensor,
+    targets: Tensor,
+    *,
+    temperature: float = 0.3,
+    window: float = 1.0,
+    alpha_beta: tuple[float, float] = (2.0, 8.0),
+    distance_weight: bool = True,
+    generator: torch.Generator | None = None,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""SupReMix: supervised contrastive regression with mixed hard pairs (Wu et al. 2023).
+
+    Rows are L2-normalised here (``z_i``); ``sg`` = detached (stop-gradient). Real rows:
+    the N rows given (with two views, N = 2B rows ``[view 1; view 2]``). For anchor i:
+
+    - real positives: rows k != i with ``y_k == y_i`` exactly (incl. its other view);
+      every other real row is a negative;
+    - hard negatives (anchor-inclusive), one per real row k with ``y_k != y_i``:
+      ``m_ik = a_ik sg(z_i) + (1 - a_ik) sg(z_k)``, ``a_ik ~ Beta(2, 8)`` (``alpha_beta``),
+      mixed label ``a_ik y_i + (1 - a_ik) y_k``;
+    - hard positives (anchor-exclusive), one per ordered pair (j, k) of real rows with
+      ``y_j < y_i < y_k``, ``y_i - y_j <= window`` and ``y_k - y_i <= window``:
+      ``m_ijk = a sg(z_j) + (1 - a) sg(z_k)``, ``a = (y_k - y_i)/(y_k - y_j)``, so the mixed
+      label is exactly y_i.
+
+    With ``P(i)`` = real positives + hard positives and ``K(i)`` = every real row but i,
+    every hard negative and every hard positive, the loss is SupCon L_out over them::
+
+        l_i = -(1/|P(i)|) sum_{p in P(i)} s_ip/tau + log sum_{k in K(i)} w_ik exp(s_ik/tau)
+
+    with ``s_ik = z_i . x_k`` (x_k a real row or a mixture), ``w_ik = |y_i - y_k| + 1``
+    (y_k the mixed label for mixtures) if ``distance_weight`` else 1. Positives have
+    weight 1 (distance 0). Anchors without any positive give 0 and are left out of the mean.
+
+    Details that differ from the obvious reading:
+
+    - mixtures are NOT re-normalised (they are chords, inside the sphere), so
+      ``z_i . m = a z_i . sg(x) + (1 - a) z_i . sg(x')``; the gradient reaches the
+      mixtures only through the anchor z_i (their ingredients are detached);
+    - the hard-positive similarities are never stored as (N, N, N, D) vectors: by
+      linearity they are built from the (N, N) matrix ``z_i . sg(z_k)``. Their log-sum-exp
+      needs (N, N, N) scalars (O(N^3) time), processed in chunks of anchors of at most
+      2^22 triples, with activation checkpointing so the backward pass recomputes each
+      chunk instead of keeping all of them: peak memory O(N^2 + 2^22), not O(B^3 D).
+      At N = 2B = 128 (the default batch 64) it takes milliseconds; the time grows as N^3;
+    - Beta draws come from numpy seeded by one draw of ``generator`` (torch's Beta
+      sampler takes no generator), so results are reproducible from ``generator`` or
+      from ``torch.manual_seed``.
+
+    Args:
+        z: (N, D) embeddings, N >= 2 (normalised inside).
+        targets: (N,) float targets (equal values = same label, exact comparison).
+        temperature: tau > 0 (0.3 tabular; 0.1 images).
+        window: n > 0, label window of the hard positives, in label units.
+        alpha_beta: (a, b) of the Beta law of the hard-negative coefficient (on the anchor).
+        distance_weight: multiply denominator terms by ``|y_i - y_other| + 1``.
+        generator: torch generator for the Beta draws.
+        reduction: ``"mean"`` -> scalar over anchors with a positive; ``"none"`` -> (N,),
+            0 for anchors without positives.
+
+    Returns:
+        Scalar or (N,).
+    """
+    _check_matrix("z", z, min_rows=2)
+    n = z.shape[0]
+    _check_targets("targets", targets, n)
+    _check_positive("temperature", temperature)
+    _check_positive("window", window)
+    if len(alpha_beta) != 2 or not (alpha_beta[0] > 0 and alpha_beta[1] > 0):
+        raise ValueError(f"alpha_beta must be two positive numbers (a, b), got {alpha_beta!r}")
+    _check_reduction(reduction)
+    alpha_neg = _sample_negative_alpha(n, alpha_beta, generator)
+    return _supremix_with_alpha(
+        z,
+        targets,
+        alpha_neg,
+        temperature=temperature,
+        window=window,
+        distance_weight=distance_weight,
+        reduction=reduction,
+    )
+
+
+def rnc(
+    z: Tensor,
+    targets: Tensor,
+    *,
+    temperature: float = 2.0,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""Rank-N-Contrast (Zha et al. 2023, Eq. 2) on UN-normalised features.
+
+    ``sim_ij = -||f_i - f_j||_2`` (features NOT normalised), ``d_ij = |y_i - y_j|``.
+    For each anchor i and each j != i::
+
+        l_ij = -sim_ij/tau + log sum_{k != i, d_ik >= d_ij} exp(sim_ik/tau)
+
+    The set of k includes j itself and every k tied with it (``>=``). Loss = mean over all
+    N(N-1) pairs (i, j). Implementation: per anchor, rows sorted by label distance and a
+    reversed cumulative ``logcumsumexp``; each j looks up the first sorted position with
+    ``d >= d_ij`` (``searchsorted``). O(N^2 log N) time and O(N^2) memory instead of the
+    O(N^3) masks of the direct form. Distances use ``torch.cdist`` without the matmul
+    shortcut (exact for close points; its gradient at a zero distance is 0).
+
+    Args:
+        z: (N, D) features, N >= 2.
+        targets: (N,) float targets.
+        temperature: tau > 0 (2.0 in the paper).
+        reduction: ``"mean"`` -> scalar over the N(N-1) pairs; ``"none"`` -> (N,) per
+            anchor, the mean over its N - 1 values of j.
+
+    Returns:
+        Scalar or (N,).
+    """
+    _check_matrix("z", z, min_rows=2)
+    n = z.shape[0]
+    _check_targets("targets", targets, n)
+    _check_positive("temperature", temperature)
+    _check_reduction(reduction)
+    dev = z.device
+    y = targets.to(device=dev, dtype=z.dtype)
+    logits = -torch.cdist(z, z, p=2.0, compute_mode="donot_use_mm_for_euclid_dist") / temperature
+    eye = torch.eye(n, dtype=torch.bool, device=dev)
+    logits = logits.masked_fill(eye, float("-inf"))  # (N, N), self never in a denominator
+    d = (y[:, None] - y[None, :]).abs()  # (N, N)
+    d_sorted, order = torch.sort(d, dim=1)  # ascending label distance per anchor
+    lg_sorted = logits.gather(1, order)  # (N, N)
+    # suffix[i, r] = log sum_{r' >= r} exp(lg_sorted[i, r'])
+    suffix = torch.logcumsumexp(lg_sorted.flip(1), dim=1).flip(1)  # (N, N)
+    first = torch.searchsorted(d_sorted.contiguous(), d.contiguous(), right=False)  # (N, N)
+    log_denom = suffix.gather(1, first)  # (N, N): denominator of pair (i, j)
+    pair = (log_denom - logits).masked_fill(eye, 0.0)  # (N, N)
+    per_anchor = pair.sum(dim=1) / (n - 1)  # (N,)
+    return per_anchor.mean() if reduction == "mean" else per_anchor
