@@ -7,17 +7,17 @@ import streamlit as st
 from trainers import store as stmod
 from ui.data import ensure_scheduler_throttled, get_store
 
-st.set_page_config(page_title="Embedding Geometry Lab", page_icon="🧭", layout="wide")
+st.set_page_config(page_title="Embedding Geometry Lab", page_icon=":material/explore:", layout="wide")
 
 PAGES = {
     "Train": [
-        st.Page("pages/train.py", title="Train", icon="🏋️", default=True),
-        st.Page("pages/runs.py", title="Runs", icon="📋"),
+        st.Page("pages/train.py", title="Train", icon=":material/play_circle:", default=True),
+        st.Page("pages/runs.py", title="Runs", icon=":material/table_rows:"),
     ],
     "Geometry": [
-        st.Page("pages/alignment_uniformity.py", title="Alignment & Uniformity", icon="🎯"),
-        st.Page("pages/collapse.py", title="Dimensional Collapse", icon="📉"),
-        st.Page("pages/embedding_map.py", title="Embedding Map", icon="🗺️"),
+        st.Page("pages/alignment_uniformity.py", title="Alignment & Uniformity", icon=":material/scatter_plot:"),
+        st.Page("pages/collapse.py", title="Dimensional Collapse", icon=":material/stacked_line_chart:"),
+        st.Page("pages/embedding_map.py", title="Embedding Map", icon=":material/map:"),
     ],
 }
 
@@ -26,7 +26,7 @@ nav = st.navigation(PAGES)
 store = get_store()
 ensure_scheduler_throttled(store)
 with st.sidebar:
-    st.markdown("### 🧭 Embedding Geometry Lab")
+    st.markdown("### :material/explore: Embedding Geometry Lab")
     runs = store.list_runs()
     n_run = sum(r.status == stmod.RUNNING for r in runs)
     n_q = sum(r.status == stmod.QUEUED for r in runs)

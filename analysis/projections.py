@@ -424,18 +424,17 @@ def _looks_continuous(arr: np.ndarray) -> bool:
 
 
 def _allocate(sizes: np.ndarray, n: int) -> np.ndarray:
-    """Split ``n`` over strata of the given sizes: proportional, largest remainder,
-    at least one per stratum when ``n >= len(sizes)``, never more than a stratum holds."""
+    """Split ``n`` (< sizes.sum()) over strata: proportional with largest-remainder
+    rounding; then, when ``n >= len(sizes)``, every empty stratum takes one point from
+    the stratum with the largest quota, so rare strata are not dropped."""
     sizes = sizes.astype(np.int64)
-    base = np.zeros_like(sizes)
+    exact = n * sizes / sizes.sum()
+    quota = np.floor(exact).astype(np.int64)
+    leftover = n - int(quota.sum())
+    order = np.argsort(-(exact - quota), kind="stable")
+    quota[order[:leftover]] += 1  # a positive remainder means quota < exact <= size
     if n >= sizes.shape[0]:
-        base = np.ones_like(sizes)
-    rest, room = n - int(base.sum()), sizes - base
-    exact = rest * room / room.sum() if room.sum() > 0 else np.zeros(sizes.shape)
-    extra = np.floor(exact).astype(np.int64)
-    leftover = rest - int(extra.sum())
-    if leftover > 0:
-        order = np.argsort(-(exact - extra), kind="stable")
-        eligible = order[(extra + base)[order] < sizes[order]]
-        extra[eligible[:leftover]] += 1
-    return base + extra
+        for s in np.flatnonzero(quota == 0):
+            quota[np.argmax(quota)] -= 1
+            quota[s] = 1
+    return quota

@@ -10,7 +10,7 @@ from ui.data import get_store, metrics_over_epochs
 from ui.widgets import explain, pick_runs
 
 store = get_store()
-st.title("🎯 Alignment & Uniformity")
+st.title("Alignment & Uniformity")
 explain(
     "alignment and uniformity (Wang & Isola, 2020)",
     [
@@ -51,6 +51,7 @@ def view() -> None:
     opt = uniformity_optimum(max(n_eval) if n_eval else 1000)
     fig.add_vline(x=opt, line_dash="dash", line_color="gray", annotation_text="uniformity optimum (−2t·n/(n−1))",
                   annotation_position="top right")
+    fig.update_yaxes(rangemode="tozero")
     fig.update_layout(xaxis_title="uniformity (lower = more uniform)", yaxis_title="alignment (lower = better aligned)",
                       height=520, legend={"orientation": "h", "y": -0.2}, margin={"t": 30})
     st.plotly_chart(fig, width="stretch", key="au_chart")

@@ -10,7 +10,7 @@ from ui.data import get_store, metrics_over_epochs, snapshot_arrays, snapshots
 from ui.widgets import explain, pick_runs
 
 store = get_store()
-st.title("📉 Dimensional Collapse")
+st.title("Dimensional Collapse")
 explain(
     "the covariance spectrum (Jing et al., 2022) and effective rank (RankMe, Garrido et al., 2023)",
     [

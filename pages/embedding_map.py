@@ -13,7 +13,7 @@ from ui.widgets import explain, pick_run
 MAX_SVG_POINTS = 10_000  # above this: WebGL and a stated stratified sample
 
 store = get_store()
-st.title("🗺️ Embedding Map")
+st.title("Embedding Map")
 explain(
     "a 2-D map of the embeddings of every sample (train and held-out)",
     [r"\text{PCA: } Y = (Z - \bar Z) W_{2},\qquad \text{UMAP: } \min_Y \sum_{ij} \mathrm{CE}\big(p_{ij}(Z), q_{ij}(Y)\big)"],
@@ -41,7 +41,7 @@ if run is not None:
     if method == "UMAP":
         coords = store.projection(run.id, epoch, space, "umap")
         if coords is None:
-            st.info("⏳ The UMAP map of this snapshot is being computed in the background; showing PCA until it is "
+            st.info("The UMAP map of this snapshot is being computed in the background; showing PCA until it is "
                     "ready (the page updates itself).")
 
             @st.fragment(run_every=2.0)

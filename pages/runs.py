@@ -10,7 +10,7 @@ from ui.data import get_store, runs_frame
 from ui.widgets import SELECTED
 
 store = get_store()
-st.title("📋 Runs")
+st.title("Runs")
 st.caption("Tick runs to open them together on the views (Alignment & Uniformity, Dimensional Collapse, "
            "Embedding Map). Metrics are on the held-out split at the latest snapshot.")
 

@@ -18,7 +18,7 @@ from ui.widgets import SELECTED
 store = get_store()
 DEFAULT = RunConfig()
 
-st.title("🏋️ Train")
+st.title("Train")
 st.caption("Runs train in background worker processes: reload the page, close the tab or restart the app, "
            "they keep going. Snapshots of the embeddings are taken at epochs 0, 1, 2, 4, 8, … and the last.")
 
@@ -98,7 +98,7 @@ with left:
             st.number_input("Few samples (0 = all)", min_value=0, max_value=100_000, key="train_few_samples")
     st.text_input("Run name (optional)", key="train_name", placeholder=f"{loss} on {ds}")
 
-    launch = st.button("🚀 Train" + (f" ({len(preset.configs)} runs)" if preset.is_sweep else ""), type="primary",
+    launch = st.button(":material/rocket_launch: Train" + (f" ({len(preset.configs)} runs)" if preset.is_sweep else ""), type="primary",
                        width="stretch")
     if launch:
         values = {f: st.session_state[f"train_{f}"] for f in FIELDS}
@@ -121,12 +121,12 @@ with left:
         except ValueError as e:
             error = str(e)
         if error:
-            st.error(f"Cannot start: {error}", icon="🚫")
+            st.error(f"Cannot start: {error}", icon=":material/block:")
         else:
             ids = [runner.submit(store, c) for c in configs]
             st.session_state[SELECTED] = ids
             st.success(f"Queued {len(ids)} run(s): {', '.join(ids)}. They show in the queue on the right "
-                       "and on the views as soon as their first snapshot is written.", icon="✅")
+                       "and on the views as soon as their first snapshot is written.", icon=":material/check_circle:")
 
 
 @st.fragment(run_every=1.0)

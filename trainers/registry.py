@@ -99,7 +99,8 @@ def check_name(what: str, name: str, table: dict) -> None:
     from trainers.config import ConfigError
 
     if name not in table:
-        raise ConfigError(f"unknown {what} {name!r}; known {what}s: {', '.join(sorted(table))}")
+        plural = what + ("es" if what.endswith("s") else "s")
+        raise ConfigError(f"unknown {what} {name!r}; known {plural}: {', '.join(sorted(table))}")
 
 
 def names_for_task(task: str) -> list[str]:

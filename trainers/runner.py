@@ -239,6 +239,8 @@ class Scheduler:
                 print("another scheduler holds the lock; exiting", flush=True)
                 return
             print(f"scheduler {os.getpid()} serving {self.store.root}", flush=True)
+            pid_file = self.store.root / "scheduler.pid"
+            pid_file.write_text(str(os.getpid()))
             signal.signal(signal.SIGTERM, lambda *a: self.stop.set())
             th = None
             if self.umap:

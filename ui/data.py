@@ -11,14 +11,14 @@ import streamlit as st
 from trainers import registry, runner
 from trainers import store as stmod
 
-STATUS_ICON = {
-    "queued": "⏳",
-    "running": "▶️",
-    "finished": "✅",
-    "cancelled": "⏹️",
-    "failed": "❌",
-    "diverged": "💥",
-    "imported": "📥",
+STATUS_ICON = {  # plain symbols: they render in every font
+    "queued": "…",
+    "running": "▶",
+    "finished": "✓",
+    "cancelled": "■",
+    "failed": "✕",
+    "diverged": "⚠",
+    "imported": "↓",
 }
 
 

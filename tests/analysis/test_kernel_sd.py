@@ -95,7 +95,9 @@ def test_closed_form_equals_explicit_refits(toy: tuple[np.ndarray, ...], ridge: 
         assert_allclose(c, e, rtol=1e-8, atol=1e-10)
     # evaluated at the training points, the functions are the fitted values
     at_train = self_distillation_closed_form(K, y, ridge=ridge, alphas=alphas, K_eval=K)
-    for a, c in zip(at_train, self_distillation_closed_form(K, y, ridge=ridge, alphas=alphas), strict=True):
+    for a, c in zip(
+        at_train, self_distillation_closed_form(K, y, ridge=ridge, alphas=alphas), strict=True
+    ):
         assert_allclose(a, c, rtol=1e-8, atol=1e-10)
 
 

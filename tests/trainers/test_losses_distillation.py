@@ -182,7 +182,9 @@ def _similarity_naive(zs: Tensor, zt: Tensor, tau: float) -> list[float]:
 def test_similarity_distillation_matches_naive_loop() -> None:
     zs, zt = _randn(6, 3, seed=13), _randn(6, 5, seed=14)
     naive = torch.tensor(_similarity_naive(zs, zt, 0.5), dtype=DT)
-    torch.testing.assert_close(similarity_distillation(zs, zt, temperature=0.5, reduction="none"), naive)
+    torch.testing.assert_close(
+        similarity_distillation(zs, zt, temperature=0.5, reduction="none"), naive
+    )
     torch.testing.assert_close(similarity_distillation(zs, zt, temperature=0.5), naive.mean())
 
 
@@ -419,7 +421,8 @@ def _msd_naive(s: Tensor, t: Tensor, c: Tensor, tau_s: float, tau_t: float) -> l
         zs = sum(math.exp(s[b, j].item() / tau_s) for j in range(k))
         out.append(
             -sum(
-                math.exp((t[b, j] - c[j]).item() / tau_t) / zt
+                math.exp((t[b, j] - c[j]).item() / tau_t)
+                / zt
                 * math.log(math.exp(s[b, j].item() / tau_s) / zs)
                 for j in range(k)
             )
@@ -452,7 +455,7 @@ def test_msd_teacher_detached_and_module_updates_center_after_loss() -> None:
     assert t.grad is None and s.grad is not None
 
 
-def _teacher_entropies(centering: bool, sharpening: bool, steps: int = 250) -> tuple[float, float]:
+def _teacher_entropies(centering: bool, sharpening: bool, steps: int = 150) -> tuple[float, float]:
     """A tiny student/EMA-teacher pair on inputs without structure (each view's noise is
     as large as the signal), so a collapse shows within a few hundred steps. Returns the
     teacher's mean per-sample entropy and the entropy of its mean prediction."""
@@ -469,7 +472,9 @@ def _teacher_entropies(centering: bool, sharpening: bool, steps: int = 250) -> t
         v1 = x + torch.randn(batch, dim, generator=g)
         v2 = x + torch.randn(batch, dim, generator=g)
         t1, t2 = teacher(v1), teacher(v2)
-        loss = 0.5 * (msd_loss(student(v1), t2, center, **kw) + msd_loss(student(v2), t1, center, **kw))  # type: ignore[arg-type]
+        loss = 0.5 * (
+            msd_loss(student(v1), t2, center, **kw) + msd_loss(student(v2), t1, center, **kw)
+        )  # type: ignore[arg-type]
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -486,10 +491,17 @@ def _teacher_entropies(centering: bool, sharpening: bool, steps: int = 250) -> t
 
 
 def test_centering_alone_or_sharpening_alone_collapses() -> None:
-    log_k = math.log(16)
-    uniform, _ = _teacher_entropies(centering=True, sharpening=False)
-    assert uniform > log_k - 0.02  # every output uniform
-    one_hot, one_dim = _teacher_entropies(centering=False, sharpening=True)
-    assert one_hot < 0.02 and one_dim < 0.02  # the same single dimension for every input
-    both, both_mean = _teacher_entropies(centering=True, sharpening=True)
-    assert 0.2 < both < log_k - 0.1 and both_mean > 0.2
+    """DINO's collapse demonstration (about 0.3 s single-threaded; 8 seeds checked: the
+    extremes are reached every time, both switches gave 1.0-2.3 nats out of log 16)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: threads only add overhead under load
+    try:
+        log_k = math.log(16)
+        uniform, _ = _teacher_entropies(centering=True, sharpening=False)
+        assert uniform > log_k - 0.02  # every output uniform
+        one_hot, one_dim = _teacher_entropies(centering=False, sharpening=True)
+        assert one_hot < 0.02 and one_dim < 0.02  # the same single dimension for every input
+        both, both_mean = _teacher_entropies(centering=True, sharpening=True)
+        assert 0.2 < both < log_k - 0.1 and both_mean > 0.2
+    finally:
+        torch.set_num_threads(threads)

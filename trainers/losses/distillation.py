@@ -537,7 +537,9 @@ def ema_update(teacher: nn.Module, student: nn.Module, momentum: float) -> None:
                     f"{tuple(s.shape)}"
                 )
             if t.is_floating_point():
-                t.mul_(momentum).add_(s.detach().to(t.dtype), alpha=1.0 - momentum)
+                t.mul_(momentum).add_(
+                    s.detach().to(device=t.device, dtype=t.dtype), alpha=1.0 - momentum
+                )
             else:
                 t.copy_(s)
 
@@ -650,8 +652,10 @@ def msd_loss(
 
 class MSDLoss(nn.Module):
     """:func:`msd_loss` with its centre held as a buffer (``self.center``, shape (K,),
-    starting at 0). ``forward`` computes the loss with the CURRENT centre and then updates
-    the centre with this batch's teacher outputs (:func:`center_update`), as DINO does.
+    starting at 0). ``forward`` computes the loss with the CURRENT centre and then, in
+    training mode only, updates the centre with this batch's teacher outputs
+    (:func:`center_update`), as DINO does. With two views, pass both views' teacher
+    outputs in one call (or concatenate) so the centre sees the whole batch.
     """
 
     center: Tensor
