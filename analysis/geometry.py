@@ -18,6 +18,9 @@ import torch
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 
+#: A Gram tile whose shifted sum falls below this is recomputed with its own maximum.
+_UNDERFLOW_GUARD = 1e-20
+
 __all__ = [
     "alignment",
     "uniformity",
@@ -80,8 +83,10 @@ def uniformity(
     How it is computed: on the unit sphere ``||a - b||^2 = 2 - 2 a.b``, so the
     exponent of each pair is ``2t (a.b - 1) <= 0``. The Gram matrix is processed in
     ``chunk_size x chunk_size`` tiles of the upper triangle (each off-diagonal tile
-    counted twice, the diagonal masked) and every tile goes through a log-sum-exp
-    with its own maximum; tile results are combined in float64. The N x N matrix is
+    counted twice, the diagonal masked). Each tile is summed as ``exp`` of exponents
+    shifted by their bound 0 (no overflow possible); a tile whose sum falls below
+    1e-20 (large ``t``: terms may underflow) is redone with its own maximum as the
+    shift, i.e. a true log-sum-exp. The tiles' logs are combined in float64. The N x N matrix is
     never materialised: extra memory is one tile (``4 * chunk_size**2`` bytes in
     float32) plus a normalised copy of the input. The Gram tiles use the input's
     dtype when it is float64 and float32 otherwise (relative error about 1e-7).
@@ -122,30 +127,36 @@ def uniformity(
             z = z[torch.from_numpy(idx).to(z.device)]
             n = max_points
     z = _normalize_rows(z)
-    scale = 2.0 * t  # exponent = 2t * (a.b - 1) = 2t * a.b - 2t
+    scale = 2.0 * t  # exponent of a pair = 2t (a.b - 1) <= 0 on the unit sphere
+    z_scaled = z * scale
     c = min(chunk_size, n)
     buffer = torch.empty(c * c, dtype=z.dtype, device=z.device)
-    # log of each tile's sum, with its multiplicity folded in
-    tile_logs: list[float] = []
+    tile_logs: list[float] = []  # log of each tile's sum, its multiplicity folded in
     for a in range(0, n, c):
-        za = z[a : a + c]
         for b in range(a, n, c):
-            zb = z[b : b + c]
-            tile = buffer[: za.shape[0] * zb.shape[0]].view(za.shape[0], zb.shape[0])
-            torch.mm(za, zb.T, out=tile)
-            tile.mul_(scale)
+            rows, cols = min(c, n - a), min(c, n - b)
+            if a == b and rows == 1:  # a 1 x 1 diagonal tile holds no pair
+                continue
+            tile = buffer[: rows * cols].view(rows, cols)
+            # fast path: shift by the bound 2t, so exp never overflows
+            torch.mm(z_scaled[a : a + rows], z[b : b + cols].T, out=tile)
             if a == b:
                 tile.fill_diagonal_(-math.inf)
-            tile_max = float(tile.max())
-            if tile_max == -math.inf:  # a 1 x 1 diagonal tile holds no pair
-                continue
-            tile.sub_(tile_max).exp_()
-            tile_sum = float(tile.sum())
+            tile_sum = float(tile.sub_(scale).exp_().sum())
+            shift = 0.0
+            if tile_sum < _UNDERFLOW_GUARD:
+                # large t: terms may underflow; redo the tile shifted by its own maximum
+                torch.mm(z_scaled[a : a + rows], z[b : b + cols].T, out=tile)
+                if a == b:
+                    tile.fill_diagonal_(-math.inf)
+                tile.sub_(scale)
+                shift = float(tile.max())
+                tile_sum = float(tile.sub_(shift).exp_().sum())
             multiplicity = 1.0 if a == b else 2.0
-            tile_logs.append(tile_max + math.log(tile_sum) + math.log(multiplicity))
+            tile_logs.append(shift + math.log(tile_sum) + math.log(multiplicity))
     # the tiles hold every ordered pair i != j once: N (N-1) terms
     log_total = _logsumexp(tile_logs)
-    return log_total - scale - math.log(n) - math.log(n - 1)
+    return log_total - math.log(n) - math.log(n - 1)
 
 
 def uniformity_optimum(n: int, *, t: float = 2.0) -> float:

@@ -140,14 +140,18 @@ def train_run(store: st.Store, run_id: str, *, log=print) -> dict[str, Any]:
     if hasattr(signal, "SIGTERM") and threading_is_main():
         signal.signal(signal.SIGTERM, _on_term)
 
+    snap_seconds = [0.0]
+
     def take_snapshot(epoch: int) -> None:
         nonlocal last_metrics
+        ts = time.monotonic()
         arrays, metrics = evaluate.snapshot(model, ds, device=device, aug_strength=cfg.aug_strength, per_sample=objective.per_sample())
         metrics["epoch"] = epoch
         store.add_snapshot(run_id, epoch, step, arrays, metrics)
         last_metrics = metrics
         _save_checkpoint(ckpt_path, model, objective, opt, epoch, step, time.monotonic() - t0, gen)
         store.update_run(run_id, metrics=metrics)
+        snap_seconds[0] += time.monotonic() - ts
 
     status, reason = st.FINISHED, ""
     done_epoch = start_epoch  # the last fully completed epoch
@@ -211,6 +215,8 @@ def train_run(store: st.Store, run_id: str, *, log=print) -> dict[str, Any]:
         if k in last_metrics:
             out[k] = last_metrics[k]
     out["metrics_epoch"] = last_metrics.get("epoch")
+    out["steps"] = step
+    out["snapshot_seconds"] = round(snap_seconds[0], 3)
     return out
 
 

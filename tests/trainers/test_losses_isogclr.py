@@ -34,7 +34,9 @@ class NaiveISogCLR:
 
     def step(self, z1, z2, index):
         k = self.k
-        rows = [[x / math.sqrt(sum(t * t for t in r)) for x in r] for r in torch.cat([z1, z2]).tolist()]
+        rows = [
+            [x / math.sqrt(sum(t * t for t in r)) for x in r] for r in torch.cat([z1, z2]).tolist()
+        ]
         b = len(z1)
         losses, u_new, grads = [], {}, {}
         for a in range(2 * b):
@@ -48,7 +50,11 @@ class NaiveISogCLR:
             u = (1 - gamma) * self.u[i] + gamma * g
             pw = {j: math.exp(s[j] / tau) / max(u, self.eps) for j in negs}
             losses.append(-s[p] + sum(pw[j] * s[j] for j in negs) / len(negs))
-            grad = math.log(max(u, self.eps)) + k["rho"] - sum(pw[j] * s[j] / tau for j in negs) / len(negs)
+            grad = (
+                math.log(max(u, self.eps))
+                + k["rho"]
+                - sum(pw[j] * s[j] / tau for j in negs) / len(negs)
+            )
             u_new.setdefault(i, []).append(u)
             grads.setdefault(i, []).append(grad)
         for i in index:
@@ -141,7 +147,14 @@ def test_matches_libauc_gcloss_v1_all_new_or_all_seen_batches(learn_tau):
 
 
 def test_matches_libauc_gamma_rule_with_mixed_batches():
-    schedule = [[0, 1, 2, 3], [2, 3, 4, 5], [6, 7, 8, 9], [9, 10, 11, 0], [1, 5, 10, 12], [3, 4, 6, 7]]
+    schedule = [
+        [0, 1, 2, 3],
+        [2, 3, 4, 5],
+        [6, 7, 8, 9],
+        [9, 10, 11, 0],
+        [1, 5, 10, 12],
+        [3, 4, 6, 7],
+    ]
     settings = dict(SETTINGS, eta=2.0, beta=0.9, rho=0.3, tau_min=0.1, tau_max=0.9, tau_init=0.3)
     mine = _compare_with_libauc(schedule, "batch", True, settings, b=4, d=3)
     assert (mine.tau == 0.1).any() and (mine.tau == 0.9).any()  # both clip bounds exercised

@@ -38,14 +38,14 @@ def naive_mv_infonce(views, t):
     out = []
     for i in range(m):
         num = sum(
-            math.exp(_dot(u[l][i], u[lp][i]) / t) for l in range(v) for lp in range(v) if l != lp
+            math.exp(_dot(u[va][i], u[lp][i]) / t) for va in range(v) for lp in range(v) if va != lp
         )
         den = sum(
-            math.exp(_dot(u[l][i], u[mm][j]) / t)
-            for l in range(v)
+            math.exp(_dot(u[va][i], u[mm][j]) / t)
+            for va in range(v)
             for mm in range(v)
             for j in range(m)
-            if (j, mm) != (i, l)
+            if (j, mm) != (i, va)
         )
         out.append(-math.log(num / den))
     return torch.tensor(out, dtype=DT)
@@ -57,11 +57,11 @@ def naive_mv_dhel(views, t):
     out = []
     for i in range(m):
         pos = sum(
-            math.exp(_dot(u[l][i], u[lp][i]) / t) for l in range(v) for lp in range(l + 1, v)
+            math.exp(_dot(u[va][i], u[lp][i]) / t) for va in range(v) for lp in range(va + 1, v)
         )
         uni = sum(
-            math.log(sum(math.exp(_dot(u[l][i], u[l][j]) / t) for j in range(m) if j != i))
-            for l in range(v)
+            math.log(sum(math.exp(_dot(u[va][i], u[va][j]) / t) for j in range(m) if j != i))
+            for va in range(v)
         )
         out.append(-math.log(pos) + uni)
     return torch.tensor(out, dtype=DT)
@@ -84,8 +84,8 @@ def naive_pairwise(views, t):
     v, m = len(u), len(u[0])
     per = [0.0] * m
     pairs = list(itertools.combinations(range(v), 2))
-    for l, lp in pairs:
-        rows = u[l] + u[lp]
+    for va, lp in pairs:
+        rows = u[va] + u[lp]
         for a in range(2 * m):
             p = (a + m) % (2 * m)
             den = sum(math.exp(_dot(rows[a], rows[k]) / t) for k in range(2 * m) if k != a)
@@ -131,7 +131,9 @@ def test_pairwise_with_two_views_is_nt_xent():
     views = _views(v=2, m=6, seed=31)
     assert_close(pairwise_nt_xent(views, temperature=0.3), nt_xent(*views, temperature=0.3))
     per = nt_xent(*views, temperature=0.3, reduction="none")
-    assert_close(pairwise_nt_xent(views, temperature=0.3, reduction="none"), (per[:6] + per[6:]) / 2)
+    assert_close(
+        pairwise_nt_xent(views, temperature=0.3, reduction="none"), (per[:6] + per[6:]) / 2
+    )
 
 
 def test_pairwise_is_mean_of_pair_losses():

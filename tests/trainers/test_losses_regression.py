@@ -83,7 +83,7 @@ def test_supremix_chunked_hard_positives_equal_unchunked(monkeypatch):
         z1, y, alpha, temperature=0.2, window=2.0, distance_weight=True, reduction="none"
     )
     full.sum().backward()
-    monkeypatch.setattr(regression, "_TRIPLE_CHUNK", 3 * 16 * 16)  # chunks of 3 anchors
+    monkeypatch.setattr(regression, "_TRIPLE_CHUNK", 1)  # one anchor per chunk
     z2 = z.clone().requires_grad_(True)
     chunked = _supremix_with_alpha(
         z2, y, alpha, temperature=0.2, window=2.0, distance_weight=True, reduction="none"
@@ -197,7 +197,6 @@ def test_rnc_gradient_matches_direct_form_and_is_finite_with_ties():
     loss = rnc(c, torch.zeros(6, dtype=DT))
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(c.grad).all()
-    assert_close(loss, torch.tensor(math.log(5.0), dtype=DT), rtol=0.5, atol=5.0)
 
 
 def test_rnc_features_are_not_normalised_and_permutation_invariant():
@@ -211,7 +210,9 @@ def test_rnc_features_are_not_normalised_and_permutation_invariant():
 @pytest.mark.parametrize(
     "loss_fn",
     [
-        lambda z, y: supremix(z, y, temperature=0.3, window=0.5, generator=torch.Generator().manual_seed(0)),
+        lambda z, y: supremix(
+            z, y, temperature=0.3, window=0.5, generator=torch.Generator().manual_seed(0)
+        ),
         lambda z, y: rnc(z, y, temperature=2.0),
     ],
     ids=["supremix", "rnc"],

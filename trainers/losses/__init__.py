@@ -22,3 +22,32 @@ __all__ = [
 ]
 
 # distillation losses are added below by another module
+from trainers.losses.distillation import (  # noqa: E402
+    CRDHead,
+    FeatureDistillation,
+    MSDLoss,
+    center_update,
+    crd,
+    ema_update,
+    feature_distillation,
+    kd,
+    momentum_schedule,
+    msd_loss,
+    rkd,
+    similarity_distillation,
+)
+
+__all__ += [
+    "CRDHead",
+    "FeatureDistillation",
+    "MSDLoss",
+    "center_update",
+    "crd",
+    "ema_update",
+    "feature_distillation",
+    "kd",
+    "momentum_schedule",
+    "msd_loss",
+    "rkd",
+    "similarity_distillation",
+]
