@@ -11,12 +11,12 @@ through Alignment and Uniformity on the Hypersphere", ICML 2020, eqs. (4)-(5).
 from __future__ import annotations
 
 import math
-from typing import Union
+from typing import TypeAlias
 
 import numpy as np
 import torch
 
-ArrayLike = Union[np.ndarray, torch.Tensor]
+ArrayLike: TypeAlias = np.ndarray | torch.Tensor
 
 #: A Gram tile whose shifted sum falls below this is recomputed with its own maximum.
 _UNDERFLOW_GUARD = 1e-20
@@ -271,7 +271,9 @@ def _as_targets(y: ArrayLike, *, name: str, n: int) -> np.ndarray:
     if arr.ndim == 2 and arr.shape[1] == 1:
         arr = arr[:, 0]
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array of shape (n_samples,); got shape {arr.shape}.")
+        raise ValueError(
+            f"{name} must be a 1-D array of shape (n_samples,); got shape {arr.shape}."
+        )
     if arr.shape[0] != n:
         raise ValueError(
             f"{name} has {arr.shape[0]} entries but the embeddings have {n} rows; "

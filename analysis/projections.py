@@ -75,15 +75,14 @@ class PCA2D:
         zt = _as_tensor(z, name="z").to(torch.float64)
         n, d = zt.shape
         if n < 2 or d < 2:
-            raise ValueError(
-                f"PCA2D needs at least 2 samples and 2 features; got shape {(n, d)}."
-            )
+            raise ValueError(f"PCA2D needs at least 2 samples and 2 features; got shape {(n, d)}.")
         mean = zt.mean(dim=0)
         centred = zt - mean
-        cov = (centred.T @ centred) / (n - 1)
-        eigvals, eigvecs = torch.linalg.eigh(cov)  # ascending
-        eigvals = eigvals.flip(0).clamp_min(0.0).cpu().numpy()
-        components = eigvecs.flip(1)[:, :2].T.cpu().numpy()  # (2, D)
+        cov = ((centred.T @ centred) / (n - 1)).cpu().numpy()
+        # numpy's LAPACK: torch's threaded eigh stalls on an oversubscribed CPU
+        eigvals, eigvecs = np.linalg.eigh(cov)  # ascending
+        eigvals = np.maximum(eigvals[::-1], 0.0)
+        components = eigvecs[:, ::-1][:, :2].T.copy()  # (2, D)
         # deterministic signs: the largest-magnitude loading of each component is positive
         pivots = np.argmax(np.abs(components), axis=1)
         signs = np.sign(components[np.arange(2), pivots])
@@ -106,8 +105,7 @@ class PCA2D:
         zn = _as_numpy(z, name="z").astype(np.float64, copy=False)
         if zn.shape[1] != self.n_features_in_:
             raise ValueError(
-                f"z has {zn.shape[1]} features but this PCA2D was fitted on "
-                f"{self.n_features_in_}."
+                f"z has {zn.shape[1]} features but this PCA2D was fitted on {self.n_features_in_}."
             )
         return (zn - self.mean_) @ self.components_.T
 
@@ -141,8 +139,7 @@ def pca_2d(z: ArrayLike, *, components: ArrayLike | None = None) -> np.ndarray:
     basis = _as_numpy(components, name="components").astype(np.float64, copy=False)
     if basis.shape != (2, zn.shape[1]):
         raise ValueError(
-            f"components must have shape (2, n_features) = (2, {zn.shape[1]}); "
-            f"got {basis.shape}."
+            f"components must have shape (2, n_features) = (2, {zn.shape[1]}); got {basis.shape}."
         )
     return (zn - zn.mean(axis=0)) @ basis.T
 
@@ -235,9 +232,12 @@ def umap_2d(
     k = min(n_neighbors, n - 1)
     init_arg: str | np.ndarray = "spectral"
     if init is not None:
-        init_arg = _as_numpy(init, name="init").astype(np.float32)
-        if init_arg.shape != (n, 2):
-            raise ValueError(f"init must have shape (n_samples, 2) = ({n}, 2); got {init_arg.shape}.")
+        init_array = _as_numpy(init, name="init").astype(np.float32)
+        if init_array.shape != (n, 2):
+            raise ValueError(
+                f"init must have shape (n_samples, 2) = ({n}, 2); got {init_array.shape}."
+            )
+        init_arg = init_array
     indices, distances = exact_knn(zt, k=k, metric=metric)
     reducer = umap.UMAP(
         n_neighbors=k,
@@ -353,7 +353,9 @@ def stratified_sample(
     sizes = np.array([g.shape[0] for g in groups])
     quota = _allocate(sizes, n)
     rng = np.random.default_rng(seed)
-    chosen = [rng.choice(g, size=q, replace=False) for g, q in zip(groups, quota) if q > 0]
+    chosen = [
+        rng.choice(g, size=q, replace=False) for g, q in zip(groups, quota, strict=True) if q > 0
+    ]
     return np.sort(np.concatenate(chosen)).astype(np.int64)
 
 
@@ -380,15 +382,13 @@ def _nearest_neighbours(
     if metric not in ("cosine", "euclidean"):
         raise ValueError(f"metric must be 'cosine' or 'euclidean'; got {metric!r}.")
     if queries.shape[1] != keys.shape[1]:
-        raise ValueError(
-            f"queries have {queries.shape[1]} features but keys have {keys.shape[1]}."
-        )
+        raise ValueError(f"queries have {queries.shape[1]} features but keys have {keys.shape[1]}.")
     dtype = torch.float64 if torch.float64 in (queries.dtype, keys.dtype) else torch.float32
     q = queries.to(dtype=dtype)
     kk = keys.to(device=q.device, dtype=dtype)
     if metric == "cosine":
         q, kk = _normalize_rows(q), _normalize_rows(kk)
-        key_sq = None
+        key_sq: torch.Tensor | None = None
     else:
         key_sq = (kk * kk).sum(dim=1)  # argmax of 2 q.k - |k|^2 = argmin of |q - k|
     m, n_keys = q.shape[0], kk.shape[0]

@@ -90,8 +90,7 @@ def knn_overlap(a: ArrayLike, b: ArrayLike, *, k: int = 10) -> float:
     n = at.shape[0]
     if bt.shape[0] != n:
         raise ValueError(
-            f"a and b must hold the same samples in the same order; got {n} and "
-            f"{bt.shape[0]} rows."
+            f"a and b must hold the same samples in the same order; got {n} and {bt.shape[0]} rows."
         )
     if not 1 <= k < n:
         raise ValueError(f"k must be between 1 and n_samples - 1 = {n - 1}; got {k}.")

@@ -171,7 +171,7 @@ def _centred_covariance_eigenvalues(z: ArrayLike) -> np.ndarray:
     x.div_(torch.linalg.vector_norm(x, dim=1, keepdim=True).clamp_min_(1e-12))
     x.sub_(x.mean(dim=0, keepdim=True))
     small = x.T @ x if n > d else x @ x.T  # the smaller Gram matrix, same nonzero spectrum
-    eig = torch.linalg.eigvalsh(small / (n - 1)).flip(0).clamp_min(0.0).cpu().numpy()
+    eig = np.maximum(_eigvalsh_descending(small.cpu().numpy() / (n - 1)), 0.0)
     if eig.shape[0] < d:
         eig = np.concatenate([eig, np.zeros(d - eig.shape[0])])
     return eig
@@ -182,5 +182,14 @@ def _singular_values(zt: torch.Tensor) -> np.ndarray:
     n, d = zt.shape
     x = zt.to(torch.float64)
     small = x.T @ x if n > d else x @ x.T
-    eig = torch.linalg.eigvalsh(small).flip(0).clamp_min(0.0)
-    return eig.sqrt().cpu().numpy()
+    return np.sqrt(np.maximum(_eigvalsh_descending(small.cpu().numpy()), 0.0))
+
+
+def _eigvalsh_descending(sym: np.ndarray) -> np.ndarray:
+    """Eigenvalues of a small symmetric matrix, descending.
+
+    numpy's LAPACK, not ``torch.linalg.eigvalsh``: on a busy machine torch's threaded
+    MKL solver was measured 600x slower (9 s instead of 15 ms for 512 x 512 while two
+    other processes ran torch matmuls); numpy's stayed at 15 ms.
+    """
+    return np.linalg.eigvalsh(sym)[::-1].copy()

@@ -36,6 +36,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import torch
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -62,17 +64,14 @@ def _reset_peak() -> bool:
         return False
 
 
-def _pdist_uniformity(z, t: float = 2.0) -> float:  # type: ignore[no-untyped-def]
+def _pdist_uniformity(z: torch.Tensor, t: float = 2.0) -> float:
     """Baseline: the torch.pdist form of Wang & Isola (2020), exp then log, N(N-1)/2 floats."""
-    import torch
-
     x = torch.nn.functional.normalize(z, dim=1)
     return float(torch.pdist(x, p=2).pow(2).mul(-t).exp().mean().log())
 
 
 def _make_case(name: str, n: int, d: int) -> Callable[[], float]:
     import numpy as np
-    import torch
 
     from analysis.geometry import uniformity
     from analysis.probes import linear_probe_accuracy
@@ -101,8 +100,6 @@ def _make_case(name: str, n: int, d: int) -> Callable[[], float]:
 
 def _child(name: str, n: int, d: int) -> None:
     """Run one case in this process and print one JSON line."""
-    import torch
-
     _make_case(name, 64, min(d, 16))()  # warm-up on a tiny input: lazy imports, thread pools
     fn = _make_case(name, n, d)
     rss_before = _rss_kib()
@@ -167,8 +164,6 @@ def main() -> None:
         ("linear_probe", 1_400, 128),
     ]
 
-    import torch
-
     print(
         f"# {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
@@ -197,7 +192,9 @@ def main() -> None:
         )
     print(f"uniformity N={sizes[-1]}: pdist baseline skipped (N(N-1)/2 distances do not fit)")
     if any(not r["exact_peak"] for r in results.values()):
-        print("* peak could not be reset (/proc/self/clear_refs); delta of ru_maxrss, a lower bound")
+        print(
+            "* peak could not be reset (/proc/self/clear_refs); delta of ru_maxrss, a lower bound"
+        )
 
 
 if __name__ == "__main__":

@@ -23,7 +23,9 @@ def _arc(y: np.ndarray, d: int = 8, seed: int = 0) -> np.ndarray:
 def test_ordered_arc_has_rank_correlation_one() -> None:
     y = np.random.default_rng(1).uniform(0, 5, 300)  # angles up to 2.5 rad < pi
     assert distance_rank_correlation(_arc(y), y) == pytest.approx(1.0, abs=1e-12)
-    assert distance_rank_correlation(torch.from_numpy(7.0 * _arc(y)), y) == pytest.approx(1.0, abs=1e-12)
+    assert distance_rank_correlation(torch.from_numpy(7.0 * _arc(y)), y) == pytest.approx(
+        1.0, abs=1e-12
+    )
 
 
 def test_straight_line_without_normalisation_has_rank_correlation_one() -> None:
@@ -47,7 +49,9 @@ def test_rank_correlation_matches_a_naive_pair_loop() -> None:
 
 def test_random_embedding_has_rank_correlation_near_zero() -> None:
     rng = np.random.default_rng(4)
-    assert abs(distance_rank_correlation(rng.standard_normal((400, 16)), rng.uniform(size=400))) < 0.05
+    assert (
+        abs(distance_rank_correlation(rng.standard_normal((400, 16)), rng.uniform(size=400))) < 0.05
+    )
 
 
 def test_rank_correlation_subsamples_deterministically() -> None:
@@ -71,7 +75,9 @@ def test_neighbour_target_gap_is_zero_for_ordered_and_one_for_random() -> None:
     rng = np.random.default_rng(7)
     y = rng.uniform(0, 5, 1000)
     assert neighbour_target_gap(_arc(y), y, k=10) < 0.02
-    assert neighbour_target_gap(rng.standard_normal((1000, 16)), y, k=10) == pytest.approx(1.0, abs=0.1)
+    assert neighbour_target_gap(rng.standard_normal((1000, 16)), y, k=10) == pytest.approx(
+        1.0, abs=0.1
+    )
     # a fragmented embedding (two interleaved orders) lands in between
     fragmented = _arc(np.where(y < 2.5, y, y - 2.5))
     assert 0.1 < neighbour_target_gap(fragmented, y, k=10) < 0.9

@@ -25,22 +25,24 @@ def _clusters(n_per: int, n_classes: int, d: int, seed: int) -> tuple[np.ndarray
     return x[order], labels[order]
 
 
-def _naive_knn_predictions(train_x, train_y, test_x, k):  # type: ignore[no-untyped-def]
+def _naive_knn_predictions(
+    train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, k: int
+) -> np.ndarray:
     """Plain majority vote over the k most cosine-similar training points; a tie goes to
     the class with the larger summed similarity."""
     tr = train_x / np.linalg.norm(train_x, axis=1, keepdims=True)
     te = test_x / np.linalg.norm(test_x, axis=1, keepdims=True)
-    preds = []
+    preds: list[int] = []
     for q in te:
         sims = tr @ q
         nearest = np.argsort(-sims)[:k]
-        best = None
+        best_key, best_class = (-1, -np.inf), -1
         for c in np.unique(train_y[nearest]):
             members = nearest[train_y[nearest] == c]
-            key = (len(members), sims[members].sum())
-            if best is None or key > best[0]:
-                best = (key, c)
-        preds.append(best[1])
+            key = (len(members), float(sims[members].sum()))
+            if key > best_key:
+                best_key, best_class = key, int(c)
+        preds.append(best_class)
     return np.array(preds)
 
 
@@ -91,7 +93,8 @@ def test_knn_regression_mae_matches_scikit_learn() -> None:
     ref = KNeighborsRegressor(n_neighbors=20, metric="cosine", algorithm="brute")
     pred = ref.fit(train_x, train_y).predict(test_x)
     assert_allclose(
-        knn_regression_mae(train_x, train_y, test_x, test_y), np.mean(np.abs(pred - test_y)),
+        knn_regression_mae(train_x, train_y, test_x, test_y),
+        np.mean(np.abs(pred - test_y)),
         rtol=1e-6,
     )
 
@@ -111,7 +114,9 @@ def test_linear_probe_regression_recovers_a_linear_target() -> None:
     assert set(result) == {"mae", "r2"}
     assert result["r2"] == pytest.approx(1.0, abs=1e-9)
     assert result["mae"] == pytest.approx(0.0, abs=1e-6)
-    noise = linear_probe_regression(x[:200], rng.standard_normal(200), x[200:], rng.standard_normal(100))
+    noise = linear_probe_regression(
+        x[:200], rng.standard_normal(200), x[200:], rng.standard_normal(100)
+    )
     assert noise["r2"] < 0.1
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -121,7 +125,13 @@ def test_stratified_sample_bins_continuous_targets() -> None:
 
 
 @pytest.mark.slow
-def test_umap_2d_separates_blobs_and_reuses_a_layout() -> None:
+def test_umap_2d_separates_blobs_and_reuses_a_layout(monkeypatch: pytest.MonkeyPatch) -> None:
+    import umap.umap_
+
+    def no_search(*args: object, **kwargs: object) -> None:
+        raise AssertionError("umap-learn ran its own kNN search instead of using exact_knn")
+
+    monkeypatch.setattr(umap.umap_, "nearest_neighbors", no_search)
     z, labels = _blobs(100, 16, seed=7)
     layout = umap_2d(z, n_neighbors=15, n_epochs=100, seed=0)
     assert layout.shape == (300, 2) and np.all(np.isfinite(layout))
@@ -133,3 +143,13 @@ def test_umap_2d_separates_blobs_and_reuses_a_layout() -> None:
     assert again.shape == (300, 2)
     with pytest.raises(ValueError, match="init"):
         umap_2d(z, init=layout[:10])
+
+
+def test_importing_the_analysis_package_does_not_import_umap() -> None:
+    code = (
+        "import sys, analysis.geometry, analysis.spectrum, analysis.probes, "
+        "analysis.ordinality, analysis.similarity, analysis.projections; "
+        "assert 'umap' not in sys.modules and 'numba' not in sys.modules, 'umap imported'"
+    )
+    root = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-c", code], cwd=root, check=True, timeout=60)

@@ -58,7 +58,8 @@ def test_knn_overlap_known_answers() -> None:
     rng = np.random.default_rng(4)
     a = rng.standard_normal((300, 8))
     assert knn_overlap(a, a) == 1.0
-    assert knn_overlap(a, a @ _orthogonal(8, 5)) == pytest.approx(1.0)  # cosine is rotation invariant
+    # cosine similarity is invariant to rotations
+    assert knn_overlap(a, a @ _orthogonal(8, 5)) == pytest.approx(1.0)
     unrelated = knn_overlap(a, rng.standard_normal((300, 8)), k=10)
     assert unrelated < 0.1  # expected about k / (N - 1) = 0.033
 
