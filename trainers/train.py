@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from trainers import data as data_mod
-from trainers import evaluate, store as st
+from trainers import distill, evaluate, store as st
 from trainers.augment import make_augment
 from trainers.config import RunConfig
 from trainers.encoders import build_encoder, pick_device
@@ -101,11 +101,18 @@ def train_run(store: st.Store, run_id: str, *, log=print) -> dict[str, Any]:
 
     # --- model, objective, optimiser ----------------------------------------------------
     model = build_encoder(cfg.encoder, ds.n_features, hidden_dim=cfg.hidden_dim, rep_dim=cfg.rep_dim, proj_dim=cfg.proj_dim).to(device)
-    objective = build_objective(
+    task = None if cfg.loss == "msd" else build_objective(  # msd is built by distill (it needs the model)
         cfg.loss, temperature=cfg.effective_temperature, options=cfg.loss_options, num_samples=n, rep_dim=cfg.rep_dim,
         train_targets=y_np,
-    ).to(device)
-    opt = torch.optim.Adam(list(model.parameters()) + list(objective.parameters()), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    )
+    # plain runs get `task` back; a teacher, scarce labels or msd wrap it (trainers/distill.py)
+    objective = distill.setup_objective(task, cfg, model=model, store=store, data=ds, device=device,
+                                        steps_per_epoch=steps_per_epoch).to(device)
+    needs_input = getattr(objective, "needs_input", False)  # a teacher must see the same views
+    after_step = getattr(objective, "after_step", None)  # e.g. the EMA teacher update of msd
+    params = [p for p in list(model.parameters()) + list(objective.parameters()) if p.requires_grad]  # teachers frozen
+    opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    A = cfg.accum_steps  # micro-batches per optimiser step
     gen = torch.Generator(device=device).manual_seed(cfg.seed)  # augmentations
     perm_gen = torch.Generator().manual_seed(cfg.seed)  # batch order
     noise_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
@@ -145,7 +152,8 @@ def train_run(store: st.Store, run_id: str, *, log=print) -> dict[str, Any]:
     def take_snapshot(epoch: int) -> None:
         nonlocal last_metrics
         ts = time.monotonic()
-        arrays, metrics = evaluate.snapshot(model, ds, device=device, aug_strength=cfg.aug_strength, per_sample=objective.per_sample())
+        arrays, metrics = evaluate.snapshot(model, ds, device=device, aug_strength=cfg.aug_strength, per_sample=objective.per_sample(),
+                                            extra=getattr(objective, "snapshot_extra", None))
         metrics["epoch"] = epoch
         store.add_snapshot(run_id, epoch, step, arrays, metrics)
         last_metrics = metrics
@@ -175,10 +183,16 @@ def train_run(store: st.Store, run_id: str, *, log=print) -> dict[str, Any]:
                     from trainers.losses import noise_view
 
                     z = noise_view(z.reshape(V * b, -1), cfg.noise_eps, generator=noise_gen).view(V, b, -1)
-                loss = objective(z, h, Y[idx], idx)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
+                if needs_input:
+                    loss = objective(z, h, Y[idx], idx, x=x_views.view(V, b, -1))
+                else:
+                    loss = objective(z, h, Y[idx], idx)
+                (loss / A if A > 1 else loss).backward()
+                if (s + 1) % A == 0 or s + 1 == steps_per_epoch:  # accumulated A micro-batches (or the epoch ended)
+                    opt.step()
+                    opt.zero_grad(set_to_none=True)
+                    if after_step is not None:
+                        after_step()
                 losses.append(loss.detach())
                 step += 1
 
