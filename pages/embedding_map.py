@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -67,6 +68,7 @@ if run is not None:
     Scatter = go.Scattergl if n > MAX_SVG_POINTS else go.Scatter
     classification = np.issubdtype(y.dtype, np.integer) and colour == "label / target"
     fig = go.Figure()
+    palette = px.colors.qualitative.D3 if len(np.unique(y)) <= 10 else px.colors.qualitative.Alphabet
     if classification:
         for c in np.unique(y[rows]):
             for test in (False, True):
@@ -76,8 +78,8 @@ if run is not None:
                 fig.add_trace(Scatter(
                     x=coords[sel, 0], y=coords[sel, 1], mode="markers", name=f"{c}" + (" (held-out)" if test else ""),
                     legendgroup=str(c), showlegend=not test,
-                    marker={"size": 6 if not test else 7, "symbol": "x" if test else "circle", "color": int(c),
-                            "colorscale": "Turbo", "cmin": 0, "cmax": max(1, int(y.max())), "opacity": 0.8},
+                    marker={"size": 6 if not test else 8, "symbol": "x" if test else "circle",
+                            "color": palette[int(c) % len(palette)], "opacity": 0.8},
                     customdata=np.stack([idx[sel], y[sel]], 1),
                     hovertemplate="index %{customdata[0]}<br>label %{customdata[1]}<extra></extra>",
                 ))
@@ -107,8 +109,6 @@ if run is not None:
             st.markdown(f"**Selected sample** index {sample}, label/target {cd[1]}")
             imgs = dataset_images(run.config["dataset"])
             if imgs is not None and 0 <= sample < len(imgs):
-                import plotly.express as px
-
                 im = px.imshow(imgs[sample], color_continuous_scale="gray_r", width=220, height=220)
                 im.update_layout(coloraxis_showscale=False, margin={"l": 0, "r": 0, "t": 0, "b": 0})
                 im.update_xaxes(visible=False)
