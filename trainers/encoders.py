@@ -58,14 +58,31 @@ class CNNEncoder(nn.Module):
         return h, self.projector(h)
 
 
+class LinearEncoder(nn.Module):
+    """Two-layer linear network (Jing et al. 2022, Sec. 4): h = W1 x, z = W2 h. No
+    nonlinearity, so the embedding's rank is bounded by what the weights keep:
+    dimensional collapse shows directly in the spectrum."""
+
+    def __init__(self, in_dim: int, *, rep_dim: int = 16, proj_dim: int = 16) -> None:
+        super().__init__()
+        self.backbone = nn.Linear(in_dim, rep_dim, bias=False)
+        self.projector = nn.Linear(rep_dim, proj_dim, bias=False)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.backbone(x)  # (B, rep_dim)
+        return h, self.projector(h)  # (B, proj_dim)
+
+
 def build_encoder(name: str, in_dim: int, *, hidden_dim: int, rep_dim: int, proj_dim: int) -> nn.Module:
     if name == "mlp":
         return MLPEncoder(in_dim, hidden_dim=hidden_dim, rep_dim=rep_dim, proj_dim=proj_dim)
+    if name == "linear":
+        return LinearEncoder(in_dim, rep_dim=rep_dim, proj_dim=proj_dim)
     if name == "cnn":
         if in_dim != 64:
             raise ValueError(f"the CNN encoder takes 8x8 images (64 features), got {in_dim} features; use the MLP")
         return CNNEncoder(hidden_dim=hidden_dim, rep_dim=rep_dim, proj_dim=proj_dim)
-    raise ValueError(f"unknown encoder {name!r}; known: mlp, cnn")
+    raise ValueError(f"unknown encoder {name!r}; known: mlp, cnn, linear")
 
 
 def pick_device(device: str = "auto") -> torch.device:

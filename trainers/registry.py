@@ -70,6 +70,7 @@ ENCODERS: dict[str, EncoderSpec] = {
     e.name: e
     for e in [
         EncoderSpec("mlp", "MLP (2 hidden layers, BatchNorm, ReLU) + 2-layer projector", ("image8", "vector")),
+        EncoderSpec("linear", "two-layer linear network (Jing et al. toy: collapse shows directly)", ("image8", "vector")),
         EncoderSpec("cnn", "small CNN for 8x8 images (3 conv layers) + 2-layer projector", ("image8",)),
     ]
 }
@@ -90,6 +91,10 @@ LOSSES: dict[str, LossSpec] = {
         LossSpec("rnc", "Rank-N-Contrast (un-normalised features, -L2 similarity)", 2.0, "regression"),
         LossSpec("supcon_binned", "SupCon on binned regression targets (peer of SupReMix)", 0.1, "regression"),
         LossSpec("l1", "L1 regression (encoder + linear head), the baseline", 1.0, "regression", needs_views=False),
+        LossSpec("cross_entropy", "Cross-entropy of a linear classifier head on the representation (supervised; KD's task term)",
+                 1.0, "supervised"),
+        LossSpec("msd", "Momentum self-distillation (DINO-style): EMA teacher, centring + sharpening; temperature = student's",
+                 0.1, "selfsup"),
     ]
 }
 
@@ -113,6 +118,8 @@ def losses_for_dataset(dataset: str) -> list[str]:
     out = []
     for n, s in LOSSES.items():
         if s.task == "regression" and task != "regression":
+            continue
+        if n == "cross_entropy" and task != "classification":
             continue
         out.append(n)
     return out
