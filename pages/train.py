@@ -10,7 +10,8 @@ import streamlit as st
 
 from trainers import registry, runner
 from trainers import store as stmod
-from trainers.config import RunConfig
+from trainers.config import DISTILL_KINDS, RunConfig
+from trainers.distill import check_teacher
 from trainers.presets import PRESETS, get_preset
 from ui.data import STATUS_ICON, get_store
 from ui.widgets import SELECTED
@@ -36,6 +37,15 @@ def _apply_preset() -> None:
             v = registry.LOSSES[base["loss"]].temperature
         st.session_state[f"train_{f}"] = v if v is not None else ""
     st.session_state["train_loss_options"] = dict(base.get("loss_options", {}))
+    _apply_distill_preset(base)
+
+
+def _apply_distill_preset(base: dict) -> None:
+    """The distillation widgets from a preset's first run (the teacher picker is left as it is)."""
+    st.session_state["train_distill"] = base.get("distill") or "none"
+    for f in ("task_weight", "distill_weight", "label_fraction"):
+        st.session_state[f"train_{f}"] = float(base.get(f, 1.0))
+    st.session_state["train_accum_steps"] = int(base.get("accum_steps", 1))
 
 
 if "train_dataset" not in st.session_state:
@@ -97,12 +107,38 @@ with left:
         else:
             st.number_input("Few samples (0 = all)", min_value=0, max_value=100_000, key="train_few_samples")
     st.text_input("Run name (optional)", key="train_name", placeholder=f"{loss} on {ds}")
+    if "train_distill" not in st.session_state:  # sessions started before these widgets existed
+        _apply_distill_preset({})
+    teachers = {f"{r.name} · {r.id}": r.id for r in store.list_runs(status=stmod.FINISHED)}  # label -> run id
+    if st.session_state.get("train_teacher_label") not in ("none", *teachers):  # e.g. the teacher was deleted
+        st.session_state["train_teacher_label"] = "none"
+    with st.expander("Distillation, scarce labels, gradient accumulation"):
+        c1, c2 = st.columns(2)
+        c1.selectbox("Teacher run (distil from)", ["none", *teachers], key="train_teacher_label",
+                     help="A finished run of this store, trained on the same data. Presets that train their own "
+                          "teacher start their students when it has finished.")
+        c2.selectbox("Distillation loss", ["none", *[k for k in DISTILL_KINDS if k]], key="train_distill",
+                     help="kd: Hinton KD (T = 4) on class logits; feature / feature_cosine: MSE / cosine to the teacher's "
+                          "representation through a learned projection; similarity: in-batch similarity distributions; "
+                          "crd: contrastive (tau 0.07); rkd: distances and angles.")
+        c1, c2, c3, c4 = st.columns(4)
+        c1.number_input("Task weight", min_value=0.0, max_value=1000.0, step=0.1, key="train_task_weight")
+        c2.number_input("Distillation weight", min_value=0.0, max_value=1000.0, step=0.1, key="train_distill_weight")
+        c3.number_input("Label fraction", min_value=0.01, max_value=1.0, step=0.05, key="train_label_fraction",
+                        help="Fraction of training samples whose labels the task loss may use (stratified, seeded).")
+        c4.number_input("Accumulation steps", min_value=1, max_value=256, step=1, key="train_accum_steps",
+                        help="Micro-batches per optimiser step: the effective batch is this times the batch size.")
 
     launch = st.button(":material/rocket_launch: Train" + (f" ({len(preset.configs)} runs)" if preset.is_sweep else ""), type="primary",
                        width="stretch")
     if launch:
         values = {f: st.session_state[f"train_{f}"] for f in FIELDS}
         values["loss_options"] = st.session_state.get("train_loss_options", {})
+        values["teacher"] = teachers.get(st.session_state.get("train_teacher_label", "none"), "")
+        values["distill"] = "" if st.session_state["train_distill"] == "none" else st.session_state["train_distill"]
+        for f in ("task_weight", "distill_weight", "label_fraction"):
+            values[f] = float(st.session_state[f"train_{f}"])
+        values["accum_steps"] = int(st.session_state["train_accum_steps"])
         for f in ("epochs", "batch_size", "views", "seed", "hidden_dim", "rep_dim", "proj_dim", "n_classes", "data_dim",
                   "n_samples", "few_samples"):
             values[f] = int(values[f])
@@ -118,15 +154,21 @@ with left:
                     configs.append(RunConfig.from_dict(merged))
             else:
                 configs.append(RunConfig.from_dict(values))
+            for c in configs:  # a teacher that cannot teach is refused here, not when the worker starts
+                if c.teacher and not c.teacher.startswith("@"):
+                    check_teacher(store, c.teacher, c)
         except ValueError as e:
             error = str(e)
         if error:
             st.error(f"Cannot start: {error}", icon=":material/block:")
         else:
-            ids = [runner.submit(store, c) for c in configs]
+            ids = runner.submit_group(store, configs)  # "@k" teacher references -> run k's id
             st.session_state[SELECTED] = ids
             st.success(f"Queued {len(ids)} run(s): {', '.join(ids)}. They show in the queue on the right "
                        "and on the views as soon as their first snapshot is written.", icon=":material/check_circle:")
+            if group:
+                st.session_state["lab_compare_group"] = group  # the Compare page opens this group
+                st.page_link("pages/compare.py", label="Open the group on Compare", icon=":material/compare:")
 
 
 @st.fragment(run_every=1.0)
@@ -167,15 +209,16 @@ def queue() -> None:
     if recent:
         st.markdown("**Recent runs**")
         for r in recent:
-            cols = st.columns([5, 1, 1])
+            cols = st.columns([6, 1, 1])
             acc = r.metrics.get("knn_accuracy")
             extra = f" · kNN {acc:.3f}" if acc is not None else ""
             cols[0].markdown(f"{STATUS_ICON.get(r.status, '')} **{r.name}** · {r.status} · epoch {r.epoch}/{r.total_epochs}{extra}"
                              + (f"  \n<small>{r.reason}</small>" if r.reason else ""), unsafe_allow_html=True)
-            if r.status in stmod.RESUMABLE and cols[1].button("Resume", key=f"train_resume_{r.id}"):
+            if r.status in stmod.RESUMABLE and cols[1].button(":material/play_arrow:", key=f"train_resume_{r.id}",
+                                                               help="Resume from the last checkpoint"):
                 runner.resume(store, r.id)
                 st.rerun(scope="fragment")
-            if cols[2].button("Delete", key=f"train_delete_{r.id}"):
+            if cols[2].button(":material/delete:", key=f"train_delete_{r.id}", help="Delete this run and its data"):
                 store.delete_run(r.id)
                 st.rerun(scope="fragment")
 

@@ -46,8 +46,10 @@ def main() -> None:
             page.goto(url)
             page.get_by_test_id("stSidebarNav").wait_for(timeout=30_000)
             hrefs = [a.get_attribute("href") for a in page.get_by_test_id("stSidebarNav").get_by_role("link").all()]
+            from urllib.parse import urlparse
+
             for href in hrefs:
-                name = href.rstrip("/").rsplit("/", 1)[-1] or "train"
+                name = urlparse(href).path.strip("/") or "train"
                 if only and name not in only:
                     continue
                 page.goto(href if href.startswith("http") else url + href)

@@ -27,8 +27,28 @@ def _store_for(root: str) -> stmod.Store:
     return stmod.Store(root)
 
 
+def _ensure_router() -> None:
+    """Make sure the page runs under app.py's st.navigation.
+
+    Streamlit keeps a relic of its first multipage design: on the very first script run
+    of a server whose entrypoint sits next to a ``pages/`` folder, a URL such as
+    ``/runs`` executes ``pages/runs.py`` alone, without app.py (no shared sidebar, the
+    folder's file names as navigation). Once app.py has called st.navigation the flag
+    is off for good; if it is still on here, turn it off and rerun through the router.
+    """
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # pragma: no cover - other streamlit versions
+        return
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 def get_store() -> stmod.Store:
-    """The lab store (``$LAB_STORE`` or ./lab_store), one handle per server process."""
+    """The lab store (``$LAB_STORE`` or ./lab_store), one handle per server process.
+    Every page calls this first (it also makes sure app.py's router is in charge)."""
+    _ensure_router()
     return _store_for(str(stmod.default_root()))
 
 

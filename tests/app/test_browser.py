@@ -32,10 +32,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def app_server(tmp_path):
+def _start_server(store: Path):
     port = _free_port()
-    store = tmp_path / "store"
     env = {**os.environ, "LAB_STORE": str(store), "LAB_UMAP": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
@@ -53,16 +51,47 @@ def app_server(tmp_path):
     else:
         os.killpg(proc.pid, signal.SIGKILL)
         pytest.fail("the app did not answer /_stcore/health within 60 s")
-    yield url, store
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(10)
+    return proc, url
+
+
+def _stop_server(proc) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(10)
+    except (OSError, subprocess.TimeoutExpired):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+class AppServers:
+    """Start (and restart) the app on a store; every server is stopped at teardown."""
+
+    def __init__(self, store: Path) -> None:
+        self.store = store
+        self.procs: list[subprocess.Popen] = []
+
+    def start(self) -> str:
+        proc, url = _start_server(self.store)
+        self.procs.append(proc)
+        return url
+
+    def stop_all(self) -> None:
+        for p in self.procs:
+            if p.poll() is None:
+                _stop_server(p)
+
+
+@pytest.fixture
+def app_server(tmp_path):
+    servers = AppServers(tmp_path / "store")
+    yield servers
+    servers.stop_all()
     from trainers.store import Store
 
-    kill_store_processes(Store(store))
+    kill_store_processes(Store(servers.store))
 
 
 def test_launch_run_and_see_alignment_uniformity(app_server, page):
-    url, store = app_server
+    url = app_server.start()
     SHOTS.mkdir(exist_ok=True)
     page.set_viewport_size({"width": 1400, "height": 1000})
     page.goto(url)
@@ -87,3 +116,35 @@ def test_launch_run_and_see_alignment_uniformity(app_server, page):
     page.wait_for_timeout(1500)
     page.screenshot(path=str(SHOTS / "embedding_map.png"))
     assert shutil.which("chromium")
+
+
+def test_runs_survive_a_restart_of_the_app(app_server, page):
+    """Launch from the browser, stop the Streamlit server, watch the run finish anyway,
+    start the server again and find the run with all its data."""
+    from tests.conftest import wait_for
+    from trainers.store import Store
+
+    url = app_server.start()
+    page.goto(url)
+    epochs = page.get_by_label("Epochs")
+    epochs.fill("12")
+    epochs.press("Enter")
+    page.wait_for_timeout(1000)
+    page.get_by_role("button", name="Train", exact=False).last.click(timeout=60_000)
+    page.get_by_test_id("stAlertContentSuccess").wait_for(timeout=30_000)
+    s = Store(app_server.store)
+    run = wait_for(lambda: (s.list_runs() or [None])[0], 10, what="the run row")
+    wait_for(lambda: s.get_run(run.id).status == "running" and s.snapshots(run.id), 90, what="first snapshot")
+    # stop the app: the run goes on (worker and scheduler live in their own sessions)
+    app_server.stop_all()
+    wait_for(lambda: s.get_run(run.id).status in ("finished", "failed", "cancelled"), 240, every=0.5,
+             what="the run to finish without the app")
+    rec = s.get_run(run.id)
+    assert rec.status == "finished", rec.reason
+    assert [x.epoch for x in s.snapshots(run.id)] == [0, 1, 2, 4, 8, 12]
+    url = app_server.start()
+    page.goto(url + "/runs")
+    # a fresh server opened at /runs still goes through app.py's router (shared sidebar)
+    page.get_by_test_id("stSidebar").get_by_text("1 runs · 0 running · 0 queued").wait_for(timeout=60_000)
+    page.get_by_text(rec.name).first.wait_for(state="attached", timeout=30_000)
+    page.screenshot(path=str(SHOTS / "runs_after_restart.png"))

@@ -88,3 +88,17 @@ def test_nan_loss_stops_run_as_diverged_and_keeps_data(store, monkeypatch):
     # 11 steps per epoch at batch 128 -> step 7 is in epoch 1; the epoch-0 snapshot is kept
     assert [s.epoch for s in store.snapshots(rid)] == [0]
     assert store.load_snapshot(rid, 0)["emb"].shape[0] == 1797
+
+
+def test_jing_toy_collapses_with_a_linear_network(store):
+    """Jing et al. (2022): noise on the last 8 of 16 dims -> about 8 embedding directions collapse."""
+    cfg = RunConfig(dataset="jing_toy", encoder="linear", loss="nt_xent", epochs=40, rep_dim=16, proj_dim=16,
+                    snapshot_every="40", threads=1)
+    rid = _start(store, cfg)
+    train_run(store, rid, log=lambda m: None)
+    lam0 = store.load_snapshot(rid, 0)["spectrum_emb"]
+    lam = store.load_snapshot(rid, 40)["spectrum_emb"]
+    kept = int((lam > 1e-3 * lam[0]).sum())
+    assert 7 <= kept <= 9, lam  # a cliff after about 8 directions
+    assert lam[8] < 1e-3 * lam[7]
+    assert (lam0 > 1e-3 * lam0[0]).sum() > kept  # it was not there at initialisation
