@@ -19,6 +19,14 @@ PAGES = {
         st.Page("pages/collapse.py", title="Dimensional Collapse", icon=":material/stacked_line_chart:"),
         st.Page("pages/embedding_map.py", title="Embedding Map", icon=":material/map:"),
     ],
+    "Methods": [
+        st.Page("pages/temperature.py", title="Temperature", icon=":material/thermostat:"),
+        st.Page("pages/ordinality.py", title="Ordinality", icon=":material/trending_up:"),
+        st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
+    ],
+    "Distillation": [
+        st.Page("pages/distillation.py", title="Distillation", icon=":material/school:"),
+    ],
 }
 
 nav = st.navigation(PAGES)

@@ -61,6 +61,8 @@ __all__ = [
     "optimal_alpha_path",
     "stationary_shrinkage",
     "equivalent_ridge",
+    "ToyExperiment",
+    "toy_experiment",
 ]
 
 
@@ -531,4 +533,104 @@ def equivalent_ridge(d: np.ndarray, *, ridge: float, steps: int) -> EquivalentRi
         ridge_shrinkage=fitted,
         per_eigenvalue_ridge=per_eig,
         max_abs_error=float(np.max(np.abs(target - fitted))),
+    )
+
+
+# --------------------------------------------------------------------------- the page's toy
+
+
+class ToyExperiment(NamedTuple):
+    """Everything the Distillation page draws for one setting of :func:`toy_experiment`.
+
+    x, y, y_true: (n,) training inputs (1-D, sorted), noisy and noiseless targets.
+    grid, grid_true: (m,) evaluation inputs on [-1, 1] and the noiseless function there.
+    fits: (K, m) step k's function on the grid (row k-1), steps with ground-truth weight alpha.
+    d: (n,) kernel eigenvalues, DESCENDING; shrinkage: (K, n) B_k in that order.
+    mse: (K,) mean squared error of each step's function to the noiseless one on the grid.
+    unweighted_fit: (m,) K steps WITHOUT ground truth (alpha = 0); unweighted_shrinkage: (n,) s^K.
+    equivalent: :class:`EquivalentRidge` of those K unweighted steps; equivalent_fit: (m,)
+        plain ridge with its lambda'; ridge_fit: (m,) plain ridge with the step's own lambda.
+    limit_ridge: lambda / alpha (inf for alpha = 0); limit_fit: (m,) plain ridge with it
+        (the infinite-step limit of the weighted steps; zeros for alpha = 0);
+        limit_shrinkage: (n,) d / (d + lambda / alpha).
+    mse_unweighted, mse_equivalent, mse_ridge, mse_limit: errors of those fits as ``mse``.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    y_true: np.ndarray
+    grid: np.ndarray
+    grid_true: np.ndarray
+    fits: np.ndarray
+    d: np.ndarray
+    shrinkage: np.ndarray
+    mse: np.ndarray
+    unweighted_fit: np.ndarray
+    unweighted_shrinkage: np.ndarray
+    equivalent: EquivalentRidge
+    equivalent_fit: np.ndarray
+    ridge_fit: np.ndarray
+    limit_ridge: float
+    limit_fit: np.ndarray
+    limit_shrinkage: np.ndarray
+    mse_unweighted: float
+    mse_equivalent: float
+    mse_ridge: float
+    mse_limit: float
+
+
+def toy_experiment(
+    *,
+    n: int = 40,
+    noise: float = 0.3,
+    seed: int = 0,
+    gamma: float = 10.0,
+    ridge: float = 0.01,
+    steps: int = 5,
+    alpha: float = 0.0,
+    grid_size: int = 200,
+) -> ToyExperiment:
+    """The 1-D kernel toy in one call: ``steps`` self-distillation steps with a constant
+    ground-truth weight ``alpha`` (closed form, :func:`self_distillation_closed_form`) on
+    :func:`make_toy` data with an RBF kernel, next to (a) the same number of steps without
+    ground truth and the single plain ridge that best matches them
+    (:func:`equivalent_ridge`), and (b) the infinite-step limit of the weighted steps,
+    plain ridge with lambda / alpha (:func:`stationary_shrinkage`). Exact; no training.
+    """
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    toy = make_toy(n=n, noise=noise, seed=seed, dim=1)
+    K = rbf_kernel(toy.x, gamma=gamma)
+    grid = np.linspace(-1.0, 1.0, grid_size)[:, None]
+    Ke = rbf_kernel(grid, toy.x, gamma=gamma)  # (m, n)
+    grid_true = toy_function(grid)
+    fits = np.array(self_distillation_closed_form(K, toy.y, ridge=ridge, alphas=[alpha] * (steps - 1), K_eval=Ke))
+    unweighted = self_distillation_closed_form(K, toy.y, ridge=ridge, alphas=[0.0] * (steps - 1), K_eval=Ke)[-1]
+    d, _ = _eigh(K)
+    order = np.argsort(d)[::-1]
+    d_desc = d[order]
+    shrink = shrinkage_factors(d_desc, ridge=ridge, alphas=[alpha] * (steps - 1))
+    eq = equivalent_ridge(d_desc, ridge=ridge, steps=steps)
+
+    def ridge_fit(lam: float) -> np.ndarray:
+        return Ke @ np.linalg.solve(K + lam * np.eye(len(toy.y)), toy.y)
+
+    def mse(f: np.ndarray) -> float:
+        return float(np.mean((f - grid_true) ** 2))
+
+    if alpha > 0:
+        limit_ridge = ridge / alpha
+        limit_fit = ridge_fit(limit_ridge)
+        limit_shrink = stationary_shrinkage(d_desc, ridge=ridge, alpha=alpha)
+    else:
+        limit_ridge, limit_fit, limit_shrink = float("inf"), np.zeros(grid_size), np.zeros_like(d_desc)
+    eq_fit, r_fit = ridge_fit(eq.ridge), ridge_fit(ridge)
+    return ToyExperiment(
+        x=toy.x[:, 0], y=toy.y, y_true=toy.y_true, grid=grid[:, 0], grid_true=grid_true, fits=fits,
+        d=d_desc, shrinkage=shrink, mse=np.array([mse(f) for f in fits]),
+        unweighted_fit=unweighted, unweighted_shrinkage=eq.shrinkage, equivalent=eq, equivalent_fit=eq_fit,
+        ridge_fit=r_fit, limit_ridge=limit_ridge, limit_fit=limit_fit, limit_shrinkage=limit_shrink,
+        mse_unweighted=mse(unweighted), mse_equivalent=mse(eq_fit), mse_ridge=mse(r_fit), mse_limit=mse(limit_fit),
     )

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -26,7 +27,13 @@ from scipy.stats import spearmanr
 from analysis.geometry import ArrayLike, _as_targets, _as_tensor, _normalize_rows, _subset_indices
 from analysis.projections import _nearest_neighbours
 
-__all__ = ["distance_rank_correlation", "neighbour_target_gap"]
+__all__ = [
+    "distance_rank_correlation",
+    "neighbour_target_gap",
+    "local_target_gap",
+    "TargetAlongPC",
+    "target_along_first_pc",
+]
 
 
 def distance_rank_correlation(
@@ -133,3 +140,101 @@ def neighbour_target_gap(z: ArrayLike, y: ArrayLike, *, k: int = 10) -> float:
     if pair_mean <= 0.0:
         return math.nan
     return local / pair_mean
+
+
+def local_target_gap(z: ArrayLike, y: ArrayLike, *, k: int = 10) -> np.ndarray:
+    """Per-sample target gap to the neighbours, relative to random pairs (where order breaks).
+
+    ``gap_i = mean_{j in kNN(i)} |y_i - y_j|  /  mean_{a<b} |y_a - y_b|`` with the same
+    neighbours (cosine, exact, self excluded) and denominator as
+    :func:`neighbour_target_gap`, whose value is the mean of these. Small values: the
+    point sits among samples of similar target. Large values mark the seams of a
+    fragmented embedding (pieces of the target range glued side by side) and
+    collapsed regions that mix targets. All ``nan`` if the target is constant.
+
+    Parameters
+    ----------
+    z : array of shape (n_samples, n_features)
+    y : array of shape (n_samples,)
+    k : int, default 10
+        Neighbours per point; ``1 <= k < n_samples``.
+
+    Returns
+    -------
+    float array of shape (n_samples,), >= 0
+    """
+    zt = _as_tensor(z, name="z")
+    n = zt.shape[0]
+    yn = _as_targets(y, name="y", n=n).astype(np.float64)
+    if not np.all(np.isfinite(yn)):
+        raise ValueError("y contains NaN or infinite values.")
+    if not 1 <= k < n:
+        raise ValueError(f"k must be between 1 and n_samples - 1 = {n - 1}; got {k}.")
+    idx, _ = _nearest_neighbours(zt, zt, k + 1, metric="cosine", self_first=True)
+    neighbours = idx[:, 1:].cpu().numpy()
+    local = np.mean(np.abs(yn[:, None] - yn[neighbours]), axis=1)
+    ys = np.sort(yn)
+    ranks = np.arange(1, n + 1, dtype=np.float64)
+    pair_mean = float(np.sum(ys * (2.0 * ranks - n - 1.0))) / (n * (n - 1) / 2.0)
+    if pair_mean <= 0.0:
+        return np.full(n, math.nan)
+    return local / pair_mean
+
+
+@dataclass(frozen=True)
+class TargetAlongPC:
+    """The samples ordered along the first principal component (see :func:`target_along_first_pc`)."""
+
+    position: np.ndarray  # (n,) coordinate on the first principal direction, oriented with the target
+    order: np.ndarray  # (n,) row positions sorted by position (ascending)
+    spearman: float  # Spearman correlation of position and target, >= 0 (nan if either is constant)
+    explained: float  # fraction of the total variance on the first component, in [0, 1]
+
+
+def target_along_first_pc(z: ArrayLike, y: ArrayLike, *, normalize: bool = False) -> TargetAlongPC:
+    """Order the samples along the first principal component of ``z`` and compare with ``y``.
+
+    ``position_i = (z_i - mean(z)) . v_1``, with ``v_1`` the top right-singular vector of
+    the centred matrix (float64), oriented so that position increases with the target
+    (the sign of ``v_1`` is arbitrary). Plotting ``y[order]`` against the rank shows
+    whether the target varies monotonically along the main direction of the embedding
+    (one smooth rise), in pieces (a saw-tooth: fragmentation), or not at all. A
+    label-ordered embedding that is curved (an arc on the sphere of more than a half
+    turn) also shows as a fold; the rank correlation over pairs
+    (:func:`distance_rank_correlation`) does not depend on the shape.
+
+    Parameters
+    ----------
+    z : array of shape (n_samples, n_features)
+    y : array of shape (n_samples,)
+    normalize : bool, default False
+        L2-normalise the rows first (the space of the contrastive losses).
+
+    Returns
+    -------
+    TargetAlongPC
+    """
+    zt = _as_tensor(z, name="z")
+    n = zt.shape[0]
+    yn = _as_targets(y, name="y", n=n).astype(np.float64)
+    if not np.all(np.isfinite(yn)):
+        raise ValueError("y contains NaN or infinite values.")
+    if n < 2:
+        raise ValueError(f"need at least 2 samples; got {n}.")
+    zt = zt.to(torch.float64)
+    if normalize:
+        zt = _normalize_rows(zt)
+    zc = zt.cpu().numpy()
+    zc = zc - zc.mean(axis=0, keepdims=True)
+    _, s, vt = np.linalg.svd(zc, full_matrices=False)
+    total = float(np.sum(s**2))
+    pos = zc @ vt[0]
+    explained = float(s[0] ** 2 / total) if total > 0 else math.nan
+    rho = math.nan
+    if np.ptp(pos) > 0 and np.ptp(yn) > 0:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            rho = float(spearmanr(pos, yn).statistic)
+        if rho < 0:
+            pos, rho = -pos, -rho
+    return TargetAlongPC(position=pos, order=np.argsort(pos, kind="stable"), spearman=rho, explained=explained)

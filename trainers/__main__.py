@@ -35,6 +35,11 @@ _FIELD_HELP = {
     "temperature": "temperature (default: the loss's own)",
     "views": "views per sample (2..8; more than 2 for multi-view losses)",
     "snapshot_every": "'pow2' (epochs 0,1,2,4,...,last) or an epoch interval",
+    "teacher": "id of a finished run in this store to distil from",
+    "distill": "distillation loss: kd, feature, feature_cosine, similarity, crd, rkd",
+    "task_weight": "weight of the task loss when distilling",
+    "label_fraction": "fraction of training samples whose labels the task loss may use",
+    "accum_steps": "micro-batches per optimiser step (gradient accumulation)",
 }
 
 
@@ -113,6 +118,14 @@ def main(argv: list[str] | None = None) -> int:
         except ConfigError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+        if cfg.teacher:  # refuse a teacher that cannot teach before creating the run
+            from trainers.distill import check_teacher
+
+            try:
+                check_teacher(store, cfg.teacher, cfg)
+            except ConfigError as e:
+                print(f"error: {e}", file=sys.stderr)
+                return 2
         if cfg.threads == 0 and "LAB_THREADS" not in os.environ:
             cfg = cfg.replace(threads=os.cpu_count() or 1)
         from trainers.train import boot_id, process_start_time, train_run

@@ -14,6 +14,7 @@ from typing import Any
 
 MAX_EPOCHS = 2000  # a sane bound: more is almost certainly a typo on this kind of data
 MAX_BATCH = 8192
+DISTILL_KINDS = ("", "kd", "feature", "feature_cosine", "similarity", "crd", "rkd")  # see trainers/distill.py
 
 
 class ConfigError(ValueError):
@@ -51,6 +52,13 @@ class RunConfig:
     few_samples: int = 0  # regression sets: keep only this many training samples (0 = all)
     # --- loss options ----------------------------------------------------------------
     loss_options: dict[str, Any] = field(default_factory=dict)  # extra keyword arguments for the loss
+    # --- distillation and scarce labels (trainers/distill.py) ------------------------------
+    teacher: str = ""  # run id of a FINISHED run in the same store to distil from ("" = none; "@k" = run k of a preset group)
+    distill: str = ""  # distillation loss: "" (none), kd, feature, feature_cosine, similarity, crd, rkd
+    distill_weight: float = 1.0  # weight of the distillation term: total = task_weight * task + distill_weight * distill
+    task_weight: float = 1.0  # weight of the task loss (the `loss` field) when distilling; 0 = distillation only
+    label_fraction: float = 1.0  # fraction of training samples whose labels the task loss may use (stratified, seeded)
+    accum_steps: int = 1  # gradient accumulation: micro-batches per optimiser step (effective batch = accum_steps * batch)
     # --- bookkeeping -----------------------------------------------------------------
     device: str = "auto"  # auto = CUDA, then MPS, then CPU
     snapshot_every: str = "pow2"  # "pow2" = epochs 0,1,2,4,8,... and the last; or an int as text
@@ -134,6 +142,60 @@ class RunConfig:
             json.dumps(self.loss_options)
         except TypeError as e:
             raise ConfigError(f"loss options must be JSON-serialisable: {e}") from None
+        self._check_distillation(registry)
+
+    def _check_distillation(self, registry: Any) -> None:
+        """The distillation / scarce-label / accumulation fields (see trainers/distill.py)."""
+        task = registry.DATASETS[self.dataset].task
+        if self.distill not in DISTILL_KINDS:
+            raise ConfigError(
+                f"unknown distillation loss {self.distill!r}; known: {', '.join(repr(k) for k in DISTILL_KINDS)} "
+                "('' = no distillation)"
+            )
+        if self.teacher and not isinstance(self.teacher, str):
+            raise ConfigError(f"teacher must be a run id (text), got {self.teacher!r}")
+        if self.teacher.startswith("@") and not self.teacher[1:].isdigit():
+            raise ConfigError(f"teacher {self.teacher!r}: a group reference is '@' and a run number, e.g. '@0'")
+        if self.distill and not self.teacher:
+            raise ConfigError(f"distillation {self.distill!r} needs a teacher: the id of a finished run in this store")
+        if self.teacher and not self.distill:
+            raise ConfigError(
+                f"a teacher is set ({self.teacher!r}) but no distillation loss: choose one of "
+                f"{', '.join(k for k in DISTILL_KINDS if k)}"
+            )
+        if self.distill == "kd" and task != "classification":
+            raise ConfigError("kd distils class probabilities: it needs a classification dataset")
+        if self.loss == "cross_entropy" and task != "classification":
+            raise ConfigError("cross_entropy needs a classification dataset")
+        if self.loss == "msd" and self.teacher:
+            raise ConfigError("msd's teacher is an EMA copy of the student itself: leave the teacher field empty")
+        for f in ("distill_weight", "task_weight"):
+            v = getattr(self, f)
+            if not (isinstance(v, (int, float)) and 0 <= v <= 1000):
+                raise ConfigError(f"{f.replace('_', ' ')} must be in [0, 1000] (got {v})")
+        if self.distill and self.distill_weight == 0 and self.task_weight == 0:
+            raise ConfigError("task weight and distillation weight are both 0: nothing to train")
+        if not (isinstance(self.label_fraction, (int, float)) and 0 < self.label_fraction <= 1):
+            raise ConfigError(f"label fraction must be in (0, 1] (got {self.label_fraction}); 0.1 = 10% of the labels")
+        if not isinstance(self.accum_steps, int) or not 1 <= self.accum_steps <= 256:
+            raise ConfigError(f"accumulation steps must be an integer in [1, 256] (got {self.accum_steps})")
+        if self.loss == "msd":
+            known = {"centering", "sharpening", "out_dim", "teacher_temp", "student_temp", "center_momentum", "momentum_base"}
+            o = self.loss_options
+            bad = sorted(set(o) - known)
+            if bad:
+                raise ConfigError(f"unknown msd option(s) {', '.join(bad)}; known: {', '.join(sorted(known))}")
+            for k in ("centering", "sharpening"):
+                if k in o and not isinstance(o[k], bool):
+                    raise ConfigError(f"msd option {k} must be true or false (got {o[k]!r})")
+            if "out_dim" in o and not (isinstance(o["out_dim"], int) and 2 <= o["out_dim"] <= 65536):
+                raise ConfigError(f"msd option out_dim must be an integer in [2, 65536] (got {o['out_dim']!r})")
+            for k in ("teacher_temp", "student_temp"):
+                if k in o and not (isinstance(o[k], (int, float)) and o[k] > 0):
+                    raise ConfigError(f"msd option {k} must be > 0 (got {o[k]!r})")
+            for k in ("center_momentum", "momentum_base"):
+                if k in o and not (isinstance(o[k], (int, float)) and 0 <= o[k] <= 1):
+                    raise ConfigError(f"msd option {k} must be in [0, 1] (got {o[k]!r})")
 
     # -- helpers ---------------------------------------------------------------------
     @property

@@ -3,6 +3,7 @@ metrics computed on the held-out split. Called by the worker; pages only read.""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -32,14 +33,16 @@ def embed(model: nn.Module, x: np.ndarray | torch.Tensor, device: torch.device, 
 
 
 def snapshot(model: nn.Module, data: DataSplit, *, device: torch.device, aug_strength: float,
-             per_sample: dict[str, np.ndarray] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+             per_sample: dict[str, np.ndarray] | None = None,
+             extra: Callable[[dict[str, np.ndarray]], dict[str, Any]] | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Return (arrays, metrics) for the current model.
 
     arrays: rep (N, R), emb (N, D) over [train; test] rows; index (N,) stable indices;
     y (N,) labels or targets; is_test (N,) bool; pca_emb / pca_rep (N, 2);
     spectrum_emb / spectrum_rep (covariance spectra on the held-out split);
     plus per-sample values (train rows; NaN on test rows).
-    metrics: held-out-split figures (see docs/metrics in the pages).
+    metrics: held-out-split figures (see docs/metrics in the pages), plus ``extra(arrays)``'s
+    when given (the objective's own: CKA to a teacher, MSD's teacher entropy; trainers/distill.py).
     """
     n_tr = len(data.x_train)
     x_all = np.concatenate([data.x_train, data.x_test])
@@ -93,4 +96,6 @@ def snapshot(model: nn.Module, data: DataSplit, *, device: torch.device, aug_str
     for k, v in (per_sample or {}).items():
         v = np.asarray(v, np.float64)
         m[f"{k}_mean"], m[f"{k}_std"] = float(v.mean()), float(v.std())
+    if extra is not None:
+        m.update(extra(arrays))
     return arrays, {k: (float(v) if isinstance(v, (int, float, np.floating)) else v) for k, v in m.items()}

@@ -67,6 +67,21 @@ class _ISog(Objective):
         return {"tau": self.loss.tau.detach().cpu().numpy().astype(np.float32)}
 
 
+class _CrossEntropy(Objective):
+    """Cross-entropy of a linear classifier head on the representation h (all V views):
+    mean over the V*B rows of -log softmax(W h + b)_y. The head's logits are what KD
+    distils into (trainers/distill.py reuses ``self.head``)."""
+
+    def __init__(self, name: str, temperature: float, options: dict, rep_dim: int, n_classes: int) -> None:
+        super().__init__(name, temperature, options)
+        self.head = nn.Linear(rep_dim, n_classes)
+
+    def forward(self, z, h, y, index):  # type: ignore[override]
+        v = h.shape[0]
+        logits = self.head(h.reshape(-1, h.shape[-1]))  # (V*B, C)
+        return nn.functional.cross_entropy(logits, y.long().repeat(v))
+
+
 class _Regression(Objective):
     def __init__(self, name: str, temperature: float, options: dict, rep_dim: int, bin_edges: np.ndarray | None) -> None:
         super().__init__(name, temperature, options)
@@ -108,6 +123,9 @@ def build_objective(name: str, *, temperature: float, options: dict, num_samples
     """Build the objective ``name`` (a key of trainers.registry.LOSSES)."""
     if name in ("isogclr", "sogclr"):
         return _ISog(name, temperature, options, num_samples)
+    if name == "cross_entropy":
+        assert train_targets is not None
+        return _CrossEntropy(name, temperature, options, rep_dim, int(np.max(train_targets)) + 1)
     if name in ("l1", "rnc", "supcon_binned", "supremix"):
         edges = None
         if name == "supcon_binned":

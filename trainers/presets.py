@@ -169,6 +169,15 @@ PRESETS += [
           "name": f"NT-Xent · eps={e:g}"} for e in (0.0, 0.05, 0.1, 0.2, 0.5, 1.0)],
         claim=CLAIM_NOISE,
     ),
+    Preset(
+        "Claim · noise-only views eps sweep",
+        "As XSimGCL: no data augmentation (strength 0), the two views differ only by the orthant noise. "
+        "Digits, NT-Xent (tau 0.5), batch 256, 20 epochs, eps 0 ... 5 (the embeddings' norm is about 8, "
+        "and eps is absolute).",
+        [{**_DIGITS, "loss": "nt_xent", "noise_eps": e, "aug_strength": 0.0, "batch_size": 256, "temperature": 0.5,
+          "epochs": 20, "name": f"NT-Xent, noise only · eps={e:g}"} for e in (0.0, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)],
+        claim=CLAIM_NOISE,
+    ),
 ]
 
 

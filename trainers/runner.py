@@ -27,6 +27,7 @@ from trainers.train import boot_id, process_start_time
 
 IDLE_EXIT_SECONDS = float(os.environ.get("LAB_SCHEDULER_IDLE", "600"))
 TICK_SECONDS = 0.25
+PROJECTION_POLL_SECONDS = 0.05  # idle projection thread: how often it looks for new snapshots (one indexed query)
 
 
 def default_concurrency() -> int:
@@ -92,6 +93,19 @@ def submit(store: st.Store, config: RunConfig, *, start: bool = True) -> str:
     if start:
         ensure_scheduler(store)
     return run_id
+
+
+def submit_group(store: st.Store, configs: list[RunConfig], *, start: bool = True) -> list[str]:
+    """Queue several runs in order; a teacher reference "@k" becomes the id of run k of this
+    list (the scheduler starts a student once its teacher has finished). Returns the ids."""
+    from trainers.distill import resolve_group_refs
+
+    ids: list[str | None] = [None] * len(configs)
+    for i in range(len(configs)):
+        ids[i] = store.create_run(resolve_group_refs(configs, ids, i), status=st.QUEUED)
+    if start:
+        ensure_scheduler(store)
+    return [i for i in ids if i is not None]
 
 
 def cancel(store: st.Store, run_id: str) -> str:
@@ -209,6 +223,9 @@ class Scheduler:
                     pass
         running = s.list_runs(status=st.RUNNING)
         queued = sorted(s.list_runs(status=st.QUEUED), key=lambda r: r.created)
+        from trainers.distill import teacher_gate
+
+        queued = [r for r in queued if teacher_gate(s, r)]  # a student waits for its teacher to finish
         slots = concurrency() - len(running)
         for rec in queued[: max(0, slots)]:
             if s.transition(rec.id, (st.QUEUED,), status=st.RUNNING, pid=None, started=time.time(), heartbeat=time.time()):
@@ -229,7 +246,7 @@ class Scheduler:
                 did = False
             if not did:
                 self.proj_busy.clear()
-                self.stop.wait(0.2)
+                self.stop.wait(PROJECTION_POLL_SECONDS)
 
     def serve(self) -> None:
         with open(_lock_path(self.store), "a+") as lock:

@@ -35,6 +35,8 @@ def _ensure_router() -> None:
     ``/runs`` executes ``pages/runs.py`` alone, without app.py (no shared sidebar, the
     folder's file names as navigation). Once app.py has called st.navigation the flag
     is off for good; if it is still on here, turn it off and rerun through the router.
+    A session the router has already served is not rerun (AppTest turns the flag back on
+    before every run; a rerun there would drop the run's button clicks).
     """
     try:
         from streamlit.runtime.pages_manager import PagesManager
@@ -42,7 +44,10 @@ def _ensure_router() -> None:
         return
     if PagesManager.uses_pages_directory:
         PagesManager.uses_pages_directory = False
-        st.rerun()
+        if not st.session_state.get("lab_routed"):
+            st.rerun()
+    else:
+        st.session_state["lab_routed"] = True
 
 
 def get_store() -> stmod.Store:

@@ -1,0 +1,170 @@
+"""Compare: 2 to 6 runs (or a sweep's group) as small multiples on shared axes, and a table of
+final metrics with the best value per column marked."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from analysis.geometry import uniformity_optimum
+from trainers import registry
+from ui.data import get_store, metrics_over_epochs, snapshot_arrays, snapshots
+from ui.tables import best_marked_table
+from ui.widgets import explain, pick_runs, rerun_on_new_snapshots, runs_with_snapshots
+
+MAX_RUNS = 6
+NO_GROUP = "(choose runs)"
+HANDOFF = "lab_compare_group"  # set by the Train page when it launches a sweep preset
+
+store = get_store()
+st.title("Compare")
+explain(
+    "several runs on the same axes",
+    [],
+    "Each run is shown at its latest snapshot at or before the chosen epoch. **Maps**: one panel per run, "
+    "coloured by label or target on one colour scale. **Spectra**: the covariance eigenvalues of the held-out "
+    "embeddings on one log scale (see *Dimensional Collapse*). **Alignment–uniformity**: each run's path over "
+    "epochs (see *Alignment & Uniformity*). **Table**: the metrics of the held-out split; the best value of each "
+    "column is marked (higher is better for accuracies, R², rank correlation and RankMe; lower for alignment, "
+    "uniformity and errors). Choose a group to open all runs of a sweep preset at once.",
+    expanded=False,
+)
+
+groups = store.groups()
+handed = st.session_state.pop(HANDOFF, None)
+if handed in groups:
+    st.session_state["cmp_group"] = handed
+if st.session_state.get("cmp_group") not in [NO_GROUP, *groups]:
+    st.session_state["cmp_group"] = NO_GROUP
+group = st.selectbox("Group", [NO_GROUP, *groups], key="cmp_group",
+                     help="A sweep preset launches its runs as one group; choose it to compare all of them.")
+if group == NO_GROUP:
+    runs = pick_runs(store, "cmp_runs", max_runs=MAX_RUNS, label=f"Runs (2 to {MAX_RUNS})",
+                     default=lambda rs: [r.id for r in rs if rs[0].group and r.group == rs[0].group] or [r.id for r in rs[:2]])
+    if len(runs) == 1:
+        st.caption("Add at least one more run to compare.")
+else:
+    members = store.list_runs(group=group)
+    with_snaps = {r.id for r in runs_with_snapshots(store)}
+    runs = [r for r in reversed(members) if r.id in with_snaps][:MAX_RUNS]  # launch order
+    waiting = len(members) - len([r for r in members if r.id in with_snaps])
+    note = f"Group **{group}**: {len(members)} runs"
+    if waiting:
+        note += f", {waiting} without a snapshot yet (they appear as soon as they have one)"
+    if len([r for r in members if r.id in with_snaps]) > MAX_RUNS:
+        note += f"; showing the first {MAX_RUNS}"
+    st.markdown(note + ".")
+    if not runs:
+        st.info("No run of this group has a snapshot yet: the page updates itself as they arrive.")
+    rerun_on_new_snapshots(store, members)
+
+if runs:
+    if group == NO_GROUP:
+        rerun_on_new_snapshots(store, runs)
+    all_epochs = sorted({s["epoch"] for r in runs for s in snapshots(store, r.id)})
+    c1, c2, c3 = st.columns([3, 2, 2])
+    epoch = c1.select_slider("Epoch", options=all_epochs, value=all_epochs[-1], key="cmp_epoch") if len(all_epochs) > 1 else all_epochs[0]
+    space = c2.radio("Space", ["emb", "rep"], format_func={"emb": "embedding", "rep": "representation"}.get,
+                     horizontal=True, key="cmp_space")
+    method = c3.radio("Method", ["UMAP", "PCA"], horizontal=True, key="cmp_method")
+    space_name = "embedding" if space == "emb" else "representation"
+
+    def at_or_before(run_id: str) -> dict:
+        snaps = snapshots(store, run_id)
+        before = [s for s in snaps if s["epoch"] <= epoch]
+        return before[-1] if before else snaps[0]
+
+    snaps = {r.id: at_or_before(r.id) for r in runs}
+    arrays = {r.id: snapshot_arrays(store, r.id, snaps[r.id]["epoch"], snaps[r.id]["created"]) for r in runs}
+    tasks = {registry.DATASETS[r.config["dataset"]].task for r in runs if r.config.get("dataset") in registry.DATASETS}
+    classification = tasks == {"classification"}
+
+    # --- maps -------------------------------------------------------------------------------
+    st.subheader("Maps")
+    same_axes = st.toggle("Same axis ranges for every map", value=True, key="cmp_same_axes",
+                          help="Off: each map zooms to its own points (maps of runs whose embeddings are not "
+                               "normalised can differ in scale by orders of magnitude).")
+    titles, coords = [], {}
+    for r in runs:
+        e = snaps[r.id]["epoch"]
+        xy = store.projection(r.id, e, space, "umap") if method == "UMAP" else None
+        shown = "UMAP" if xy is not None else "PCA"
+        coords[r.id] = xy if xy is not None else arrays[r.id][f"pca_{space}"]
+        titles.append(f"<b>{r.name}</b><br>{r.config['loss']} · epoch {e}" + (f" · {shown}" if shown != method else ""))
+    cols = 2 if len(runs) == 4 else min(len(runs), 3)
+    n_rows = math.ceil(len(runs) / cols)
+    maps = make_subplots(rows=n_rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.04,
+                         vertical_spacing=0.16 if n_rows > 1 else 0.1,
+                         shared_xaxes="all" if same_axes else False, shared_yaxes="all" if same_axes else False)
+    for i, r in enumerate(runs):
+        a, xy = arrays[r.id], coords[r.id]
+        maps.add_trace(go.Scatter(
+            x=xy[:, 0], y=xy[:, 1], mode="markers", name=r.name, showlegend=False,
+            marker={"size": 4, "color": a["y"], "coloraxis": "coloraxis", "symbol": np.where(a["is_test"], "x", "circle")},
+            customdata=np.stack([a["index"], a["y"]], 1),
+            hovertemplate="index %{customdata[0]}<br>label/target %{customdata[1]:.3g}<extra>" + r.name + "</extra>",
+        ), row=i // cols + 1, col=i % cols + 1)
+    maps.update_xaxes(showticklabels=same_axes)
+    maps.update_yaxes(showticklabels=same_axes)
+    maps.update_layout(
+        height=360 * n_rows + 30, margin={"t": 60},
+        coloraxis={"colorscale": "Turbo" if classification else "Viridis",
+                   "colorbar": {"title": "label" if classification else "label / target"}})
+    st.caption(f"{method} of the {space_name}, coloured by {'label' if classification else 'label / target'} on one "
+               "colour scale. Circles: training split; ×: held-out split.")
+    st.plotly_chart(maps, width="stretch", key="cmp_maps")
+    if method == "UMAP" and any(t.endswith("· PCA") for t in titles):
+        st.caption("Panels marked PCA: their UMAP is not computed yet (the scheduler does it in the background).")
+
+    # --- spectra and alignment-uniformity -----------------------------------------------------
+    left, right = st.columns(2)
+    spec = go.Figure()
+    for r in runs:
+        lam = arrays[r.id][f"spectrum_{space}"]
+        spec.add_trace(go.Scatter(x=np.arange(1, len(lam) + 1), y=lam, mode="lines+markers", marker={"size": 4},
+                                  name=f"{r.name} (epoch {snaps[r.id]['epoch']})"))
+    spec.update_layout(yaxis_type="log", xaxis_title="rank k", yaxis_title="eigenvalue λ_k (log scale)", height=440,
+                       title=f"Covariance spectra · {space_name}", margin={"t": 40},
+                       legend={"orientation": "h", "y": -0.25})
+    left.plotly_chart(spec, width="stretch", key="cmp_spectra")
+
+    au = go.Figure()
+    n_eval = []
+    for r in runs:
+        df = metrics_over_epochs(store, r.id)
+        if df.empty or "uniformity" not in df:
+            continue
+        df = df[df["epoch"] <= max(epoch, int(df["epoch"].min()))]
+        n_eval += [int(v) for v in df.get("n_eval", []) if v == v]
+        au.add_trace(go.Scatter(x=df["uniformity"], y=df["alignment"], mode="lines+markers", name=r.name,
+                                customdata=df["epoch"], marker={"size": 7},
+                                hovertemplate="epoch %{customdata}<br>uniformity %{x:.3f}<br>alignment %{y:.3f}"
+                                              "<extra>%{fullData.name}</extra>"))
+    au.add_vline(x=uniformity_optimum(max(n_eval) if n_eval else 1000), line_dash="dash", line_color="gray")
+    au.update_yaxes(rangemode="tozero")
+    au.update_layout(xaxis_title="uniformity (lower = more uniform)", yaxis_title="alignment (lower = better aligned)",
+                     title="Alignment–uniformity over epochs", height=440, margin={"t": 40},
+                     legend={"orientation": "h", "y": -0.25})
+    right.plotly_chart(au, width="stretch", key="cmp_au")
+    st.caption("Spectra: held-out split, floor 10⁻¹². Alignment–uniformity: one point per snapshot up to the chosen "
+               "epoch; the dashed line is the optimum of uniformity.")
+
+    # --- table -----------------------------------------------------------------------------
+    st.subheader("Metrics")
+    best_marked_table(
+        [r.name for r in runs], [snaps[r.id]["metrics"] for r in runs],
+        {"knn_accuracy": "kNN acc", "linear_accuracy": "linear acc", "knn_mae": "kNN MAE", "linear_mae": "linear MAE",
+         "linear_r2": "linear R²", "rank_correlation": "rank corr", "alignment": "alignment",
+         "uniformity": "uniformity", "rankme": "RankMe"},
+        key="cmp_table",
+        leading={"loss": [r.config["loss"] for r in runs],
+                 **({"dataset": [r.config["dataset"] for r in runs]} if len({r.config["dataset"] for r in runs}) > 1 else {}),
+                 "epoch": [snaps[r.id]["epoch"] for r in runs]},
+    )
+    if len(tasks) > 1:
+        st.caption("These runs mix classification and regression datasets: accuracies and errors are not comparable "
+                   "across them.")

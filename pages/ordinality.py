@@ -1,0 +1,208 @@
+"""Ordinality: is the embedding ordered like the continuous target? Contrastive regression runs
+(SupReMix, Rank-N-Contrast, SupCon on binned targets, L1) side by side."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from analysis.ordinality import local_target_gap, target_along_first_pc
+from trainers import registry
+from trainers import store as stmod
+from ui.data import get_store, load_snapshot, metrics_over_epochs, snapshot_arrays, snapshots
+from ui.tables import best_marked_table
+from ui.widgets import explain, pick_runs, rerun_on_new_snapshots
+
+GAP_K = 10  # neighbours of the local target gap
+PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2"]
+
+store = get_store()
+st.title("Ordinality")
+explain(
+    "whether distances in the embedding follow distances in the target (contrastive regression)",
+    [
+        r"\rho = \operatorname{Spearman}\big(\lVert z_i - z_j \rVert_2,\ |y_i - y_j|\big)_{i<j},\qquad "
+        r"\text{gap} = \frac{\operatorname{mean}_i \operatorname{mean}_{j \in \mathrm{kNN}(i)} |y_i - y_j|}"
+        r"{\operatorname{mean}_{a<b} |y_a - y_b|}",
+    ],
+    "ρ ranks all pairs of held-out samples by embedding distance (rows L2-normalised) and by target distance: "
+    "1 means the embedding orders the samples exactly like the target. The **neighbour gap** asks the local "
+    "question: how far in target are a point's 10 nearest neighbours, relative to a random pair (0 = neighbours "
+    "share the target, 1 = they ignore it). kNN and linear probes on the representation give MAE and R². "
+    "**What to look for:** SupReMix and Rank-N-Contrast give a smooth colour gradient on the map, ρ near 1 and "
+    "a low gap; SupCon on binned targets makes one blob per bin (fragmentation: order inside a bin is lost); "
+    "L1 regression predicts well but need not order the whole space. A **fragmented** embedding shows as a "
+    "saw-tooth when the target is read along the first principal component, and as bright seams on the map "
+    "coloured by the local gap.",
+    expanded=False,
+)
+
+
+def is_regression(r: stmod.RunRecord) -> bool:
+    ds = registry.DATASETS.get(r.config.get("dataset", ""))
+    return ds is not None and ds.task == "regression"
+
+
+def newest_peers(runs: list[stmod.RunRecord]) -> list[str]:
+    """The newest run's group; else the newest run of each loss on the newest run's dataset."""
+    first = runs[0]
+    if first.group:
+        return [r.id for r in runs if r.group == first.group]
+    seen: dict[str, str] = {}
+    for r in runs:
+        if r.config.get("dataset") == first.config.get("dataset"):
+            seen.setdefault(r.config.get("loss", ""), r.id)
+    return list(seen.values())
+
+
+def at_or_before(run_id: str, epoch: int) -> dict:
+    snaps = snapshots(store, run_id)
+    before = [s for s in snaps if s["epoch"] <= epoch]
+    return before[-1] if before else snaps[0]
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def gap_per_sample(root: str, run_id: str, epoch: int, created: float, space: str) -> np.ndarray:
+    a = load_snapshot(root, run_id, epoch, created)
+    return local_target_gap(a[space], a["y"], k=GAP_K)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def along_pc(root: str, run_id: str, epoch: int, created: float, space: str) -> tuple[np.ndarray, float, float]:
+    """Held-out targets in the order of the first principal component, its Spearman rho and explained variance."""
+    a = load_snapshot(root, run_id, epoch, created)
+    te = a["is_test"]
+    res = target_along_first_pc(a[space][te], a["y"][te])
+    return a["y"][te][res.order], res.spearman, res.explained
+
+
+def n_cols(n: int) -> int:
+    return 2 if n == 4 else min(n, 3)
+
+
+def grid(n: int, titles: list[str]) -> go.Figure:
+    rows = math.ceil(n / n_cols(n))
+    return make_subplots(rows=rows, cols=n_cols(n), subplot_titles=titles, horizontal_spacing=0.06,
+                         vertical_spacing=0.16 if rows > 1 else 0.1)
+
+
+def cell(i: int, n: int) -> dict[str, int]:
+    return {"row": i // n_cols(n) + 1, "col": i % n_cols(n) + 1}
+
+
+runs = pick_runs(store, "ord_runs", label="Regression runs (side by side, up to 6)", where=is_regression,
+                 default=newest_peers,
+                 empty="No regression run yet. On the **Train** page choose a regression dataset (swiss_roll, "
+                       "diabetes, rotated_digits, intensity_digits) and the losses supremix, rnc, supcon_binned and l1.")
+if runs:
+    rerun_on_new_snapshots(store, runs)
+    all_epochs = sorted({s["epoch"] for r in runs for s in snapshots(store, r.id)})
+    c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
+    epoch = c1.select_slider("Epoch", options=all_epochs, value=all_epochs[-1], key="ord_epoch") if len(all_epochs) > 1 else all_epochs[0]
+    space = c2.radio("Space", ["rep", "emb"], format_func={"emb": "embedding", "rep": "representation"}.get,
+                     horizontal=True, key="ord_space", help="The probes and ρ of the table use the representation.")
+    method = c3.radio("Method", ["UMAP", "PCA"], horizontal=True, key="ord_method")
+    colour = c4.radio("Colour by", ["target", "local gap"], horizontal=True, key="ord_colour",
+                      help=f"local gap: mean |y_i − y_j| over the {GAP_K} nearest neighbours of each point, "
+                           "relative to a random pair.")
+    space_name = "representation" if space == "rep" else "embedding"
+    datasets = sorted({r.config["dataset"] for r in runs})
+    if len(datasets) > 1:
+        st.warning(f"These runs use different datasets ({', '.join(datasets)}): their targets, maps and errors are "
+                   "not on one scale.")
+
+    # --- the maps, one per run, on one colour scale ------------------------------------------
+    snaps = {r.id: at_or_before(r.id, epoch) for r in runs}
+    shown_methods = []
+    titles = []
+    panels = []
+    for r in runs:
+        s = snaps[r.id]
+        arr = snapshot_arrays(store, r.id, s["epoch"], s["created"])
+        coords = store.projection(r.id, s["epoch"], space, "umap") if method == "UMAP" else None
+        used = "UMAP" if coords is not None else "PCA"
+        shown_methods.append(used)
+        panels.append((r, arr, coords if coords is not None else arr[f"pca_{space}"], s))
+        titles.append(f"<b>{r.name}</b><br>{r.config['loss']} · epoch {s['epoch']}" + (" · PCA" if used != method else ""))
+    if method == "UMAP" and "PCA" in shown_methods:
+        st.caption("Maps marked PCA: their UMAP is not computed yet (the scheduler does it in the background).")
+    fig = grid(len(runs), titles)
+    for i, (r, arr, coords, s) in enumerate(panels):
+        values = arr["y"] if colour == "target" else gap_per_sample(str(store.root), r.id, s["epoch"], s["created"], space)
+        fig.add_trace(go.Scatter(
+            x=coords[:, 0], y=coords[:, 1], mode="markers", name=r.name, showlegend=False,
+            marker={"size": 4, "color": values, "coloraxis": "coloraxis",
+                    "symbol": np.where(arr["is_test"], "x", "circle")},
+            customdata=np.stack([arr["index"], arr["y"], values], 1),
+            hovertemplate="index %{customdata[0]}<br>target %{customdata[1]:.3g}"
+                          + ("<br>local gap %{customdata[2]:.2f}" if colour != "target" else "") + "<extra></extra>",
+        ), **cell(i, len(runs)))
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False)
+    fig.update_layout(
+        height=360 * math.ceil(len(runs) / n_cols(len(runs))) + 30, margin={"t": 60},
+        coloraxis={"colorscale": "Viridis" if colour == "target" else "Inferno",
+                   "colorbar": {"title": "target" if colour == "target" else "local gap"}})
+    st.markdown(f"**{method} of the {space_name}, coloured by the "
+                + ("target** (one colour scale)" if colour == "target" else
+                   f"local target gap** (k = {GAP_K}; bright = a seam where neighbours disagree in target)"))
+    st.plotly_chart(fig, width="stretch", key="ord_maps")
+    st.caption("Circles: training split; ×: held-out split. One colour scale for all maps.")
+
+    # --- metrics over epochs ----------------------------------------------------------------
+    st.subheader("Rank correlation and neighbour gap over epochs")
+    over = make_subplots(rows=1, cols=2, subplot_titles=["Spearman ρ (embedding vs target distances)",
+                                                         f"neighbour target gap (k = {GAP_K})"])
+    for i, r in enumerate(runs):
+        df = metrics_over_epochs(store, r.id)
+        if df.empty or "rank_correlation" not in df:
+            continue
+        c = PALETTE[i % len(PALETTE)]
+        over.add_trace(go.Scatter(x=df["epoch"], y=df["rank_correlation"], mode="lines+markers", name=f"{r.name} · representation",
+                                  line={"color": c}, legendgroup=r.id), row=1, col=1)
+        if "rank_correlation_emb" in df:
+            over.add_trace(go.Scatter(x=df["epoch"], y=df["rank_correlation_emb"], mode="lines", name=f"{r.name} · embedding",
+                                      line={"color": c, "dash": "dot"}, legendgroup=r.id), row=1, col=1)
+        if "neighbour_gap" in df:
+            over.add_trace(go.Scatter(x=df["epoch"], y=df["neighbour_gap"], mode="lines+markers", name=f"{r.name} · gap",
+                                      line={"color": c}, legendgroup=r.id, showlegend=False), row=1, col=2)
+    over.update_xaxes(title_text="epoch")
+    over.update_yaxes(title_text="Spearman ρ", row=1, col=1)
+    over.update_yaxes(title_text="gap (0 = ordered, 1 = random)", rangemode="tozero", row=1, col=2)
+    over.update_layout(height=420, margin={"t": 40}, legend={"orientation": "h", "y": -0.25})
+    st.plotly_chart(over, width="stretch", key="ord_over_epochs")
+    st.caption("Solid: representation (encoder output); dotted: embedding (projector output). Held-out split.")
+
+    # --- probes ------------------------------------------------------------------------------
+    st.subheader("Probes and ordinality at the chosen epoch")
+    best_marked_table(
+        [r.name for r in runs], [snaps[r.id]["metrics"] for r in runs],
+        {"knn_mae": "kNN MAE", "linear_mae": "linear MAE", "linear_r2": "linear R²",
+         "rank_correlation": "Spearman ρ (rep)", "rank_correlation_emb": "Spearman ρ (emb)",
+         "neighbour_gap": "neighbour gap"},
+        key="ord_table",
+        leading={"loss": [r.config["loss"] for r in runs], "epoch": [snaps[r.id]["epoch"] for r in runs]},
+    )
+    st.caption("MAE in target units (kNN: k = 20, cosine; linear: ridge on standardised features), held-out split.")
+
+    # --- fragmentation -------------------------------------------------------------------------
+    st.subheader("Fragmentation: the target along the first principal component")
+    pcs = [along_pc(str(store.root), r.id, snaps[r.id]["epoch"], snaps[r.id]["created"], space) for r in runs]
+    frag = grid(len(runs), [f"<b>{r.name}</b><br>ρ(PC1, y) = {rho:.2f} · PC1 holds {expl:.0%} of the variance"
+                            for r, (_, rho, expl) in zip(runs, pcs, strict=True)])
+    for i, (r, (y_sorted, _, _)) in enumerate(zip(runs, pcs, strict=True)):
+        frag.add_trace(go.Scatter(x=np.arange(len(y_sorted)), y=y_sorted, mode="markers", name=r.name, showlegend=False,
+                                  marker={"size": 4, "color": PALETTE[i % len(PALETTE)]},
+                                  hovertemplate="rank %{x}<br>target %{y:.3g}<extra></extra>"),
+                       **cell(i, len(runs)))
+    frag.update_xaxes(title_text="rank along PC1")
+    frag.update_yaxes(title_text="target", matches="y")
+    frag.update_layout(height=340 * math.ceil(len(runs) / n_cols(len(runs))) + 30, margin={"t": 60})
+    st.plotly_chart(frag, width="stretch", key="ord_fragmentation")
+    st.caption(f"Held-out samples of the {space_name}, sorted by their coordinate on its first principal component "
+               "(oriented so that the target rises). One smooth rise: ordered. A saw-tooth or plateaus: fragments. "
+               "A cloud: the main direction ignores the target (it may still be ordered along a curve: see ρ above).")
