@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from trainers import data, runner, store as st  # noqa: E402
+from trainers import data, runner  # noqa: E402
+from trainers import store as st
 from trainers.augment import make_augment  # noqa: E402
 from trainers.config import RunConfig  # noqa: E402
 from trainers.encoders import build_encoder  # noqa: E402

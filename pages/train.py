@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import secrets
 
-import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -194,7 +193,7 @@ def queue() -> None:
             if m:
                 cols = st.columns(4)
                 for col, (k, name) in zip(cols, [("knn_accuracy", "kNN acc"), ("alignment", "alignment"),
-                                                 ("uniformity", "uniformity"), ("rankme", "RankMe")]):
+                                                 ("uniformity", "uniformity"), ("rankme", "RankMe")], strict=True):
                     v = m.get(k)
                     col.metric(name, "–" if v is None else f"{v:.3f}")
     live = active[0] if active else runs[0]

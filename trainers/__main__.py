@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("run_id")
     a = p.parse_args(argv)
 
-    from trainers import runner, store as st
+    from trainers import runner
+    from trainers import store as st
 
     root = a.store or getattr(a, "sched_store", None)
     store = st.Store(root)
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             m = r.metrics
             acc = m.get("knn_accuracy")
             print(f"{r.id}  {r.status:<9} {r.epoch:>4}/{r.total_epochs:<4} {r.name:<30} "
-                  f"{'knn=%.3f' % acc if acc is not None else ''} {r.reason}")
+                  f"{f'knn={acc:.3f}' if acc is not None else ''} {r.reason}")
         return 0
     if a.cmd in ("cancel", "resume", "delete"):
         try:

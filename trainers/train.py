@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from trainers import data as data_mod
-from trainers import distill, evaluate, store as st
+from trainers import distill, evaluate
+from trainers import store as st
 from trainers.augment import make_augment
 from trainers.config import RunConfig
 from trainers.encoders import build_encoder, pick_device

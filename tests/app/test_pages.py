@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import base64
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pathlib import Path
-
 from tests.conftest import FAST, kill_store_processes
 from trainers import store as st
 from trainers.config import RunConfig
 from trainers.train import train_run
-
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 

@@ -6,7 +6,8 @@ import signal
 import pytest
 
 from tests.conftest import FAST, wait_for
-from trainers import runner, store as st
+from trainers import runner
+from trainers import store as st
 from trainers.config import RunConfig
 
 

@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from trainers import objectives, store as st
+from tests.conftest import FAST
+from trainers import objectives
+from trainers import store as st
 from trainers.config import RunConfig
 from trainers.train import train_run
-from tests.conftest import FAST
 
 
 def _start(store, cfg):
