@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 
+import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -199,10 +200,15 @@ def queue() -> None:
     live = active[0] if active else runs[0]
     h = store.history(live.id)
     if len(h["step"]):
-        fig = go.Figure(go.Scatter(x=h["epoch"], y=h["loss"], mode="lines+markers", name=live.name,
-                                   marker={"size": 4}))
+        ends = h["epoch"] == np.round(h["epoch"])  # epoch means; the rest are points within an epoch
+        fig = go.Figure()
+        if (~ends).any():
+            fig.add_trace(go.Scatter(x=h["epoch"][~ends], y=h["loss"][~ends], mode="markers", name="within epoch",
+                                     marker={"size": 4, "color": "rgba(120,120,120,0.45)"}))
+        fig.add_trace(go.Scatter(x=h["epoch"][ends], y=h["loss"][ends], mode="lines+markers", name="epoch mean",
+                                 marker={"size": 4}))
         fig.update_layout(title=f"Loss · {live.name}", xaxis_title="epoch", yaxis_title="training loss",
-                          height=260, margin={"l": 10, "r": 10, "t": 40, "b": 10})
+                          height=260, margin={"l": 10, "r": 10, "t": 40, "b": 10}, showlegend=bool((~ends).any()))
         st.plotly_chart(fig, width="stretch", key="train_loss_chart")
     recent = [r for r in runs if not r.active][:6]
     if recent:

@@ -52,7 +52,7 @@ def main() -> None:
                 name = urlparse(href).path.strip("/") or "train"
                 if only and name not in only:
                     continue
-                page.goto(href if href.startswith("http") else url + href)
+                page.goto(url if name == "train" else (href if href.startswith("http") else url + href))
                 page.get_by_test_id("stSidebarNav").wait_for(timeout=30_000)
                 page.wait_for_timeout(5000)
                 fname = out / f"{name}.png"
