@@ -19,9 +19,10 @@ teacher (B, 128) without (KD: logits of 128 classes). SupReMix is O(B^3): batch 
 256 only. The iSogCLR state covers N = 8 B samples; each call uses B of them.
 
 Every loss family runs in a child process under an address-space limit (--mem-gb, default
-8 GB), so an out-of-memory case is reported, not fatal; the child also reports the peak
-extra resident memory of each case (``/proc/self/clear_refs`` reset, as in
-bench_metrics.py).
+8 GB), so an out-of-memory case is reported, not fatal. Memory: each case once more in a
+fresh process (two calls; large blocks returned to the system when freed), peak extra
+resident memory over the process's memory before the calls (``/proc/self/clear_refs``
+reset, as in bench_metrics.py).
 
     .venv/bin/python bench/bench_losses.py               # both batch sizes (~5-10 min on 2 cores)
     .venv/bin/python bench/bench_losses.py --batches 256 --repeats 5
@@ -186,8 +187,6 @@ def _child(group: str, batches: list[int], repeats: int, budget_s: float) -> Non
                 base = make_case(BASELINE, b)
                 base()
                 step = make_case(name, b)
-                rss0 = _rss_kib()
-                exact = _reset_peak()
                 t = time.perf_counter()
                 step()  # warm-up (lazy imports, allocator)
                 first = time.perf_counter() - t
@@ -199,15 +198,41 @@ def _child(group: str, batches: list[int], repeats: int, budget_s: float) -> Non
                     t = time.perf_counter()
                     base()
                     base_times.append(time.perf_counter() - t)
-                peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
                 out.update(median_s=statistics.median(times), runs=len(times), first_s=first,
-                           base_s=statistics.median(base_times),
-                           peak_extra_mb=(peak - rss0) / 1024 if exact else None)
+                           base_s=statistics.median(base_times))
             except (MemoryError, RuntimeError) as e:  # RLIMIT_AS turns an OOM into an exception
                 msg = str(e).splitlines()[0][:160]
                 oom = isinstance(e, MemoryError) or "memory" in msg.lower() or "alloc" in msg.lower()
                 out.update(error=("out of memory: " if oom else "") + msg)
             print(json.dumps(out), flush=True)
+
+
+def _mem_child(name: str, b: int) -> None:
+    """Peak extra resident memory of two calls of one case, in a fresh process whose large
+    allocations are returned to the system when freed (MALLOC_MMAP_THRESHOLD_, set by the
+    parent), so the figure is what the call needs, not what an earlier call left behind."""
+    step = make_case(name, b)
+    rss0 = _rss_kib()
+    exact = _reset_peak()
+    try:
+        step()
+        step()
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(json.dumps({"peak_extra_mb": (peak - rss0) / 1024 if exact else None}))
+    except (MemoryError, RuntimeError):
+        print(json.dumps({"peak_extra_mb": None}))
+
+
+def _memory(name: str, b: int, mem_gb: float) -> float | None:
+    def limit() -> None:
+        lim = int(mem_gb * 2**30)
+        resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
+
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"}
+    out = subprocess.run([sys.executable, __file__, "--mem-child", name, str(b)], capture_output=True, text=True,
+                         timeout=600, preexec_fn=limit, env=env, check=False)
+    lines = [x for x in out.stdout.splitlines() if x.startswith("{")]
+    return json.loads(lines[-1])["peak_extra_mb"] if lines else None
 
 
 def _run_group(group: str, batches: list[int], repeats: int, budget_s: float, mem_gb: float, timeout_s: float) -> list[dict]:
@@ -242,10 +267,15 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per child process")
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (default 1: stable figures on a shared machine; 0 = torch's default)")
+    ap.add_argument("--no-memory", action="store_true", help="skip the memory pass (a fresh process per case)")
     ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    ap.add_argument("--mem-child", nargs=2, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.threads > 0:
         os.environ["OMP_NUM_THREADS"] = str(a.threads)  # inherited by the children
+    if a.mem_child:
+        _mem_child(a.mem_child[0], int(a.mem_child[1]))
+        return
     if a.child:
         _child(a.child[0], [int(x) for x in a.child[1].split(",")], int(a.child[2]), float(a.child[3]))
         return
@@ -261,6 +291,8 @@ def main() -> None:
     for group in dict.fromkeys(grp for _, grp, _, _ in CASES):
         got = _run_group(group, batches, a.repeats, a.budget, a.mem_gb, a.timeout)
         for r in got:
+            if "median_s" in r and not a.no_memory:
+                r["peak_extra_mb"] = _memory(r["case"], r["batch"], a.mem_gb)
             tag = f"{r['median_s'] * 1e3:.1f} ms" if "median_s" in r else r["error"]
             print(f"  {r['case']:<28} B={r['batch']:<5} {tag}", flush=True)
         rows += got

@@ -96,7 +96,8 @@ def mixture_snapshots(n: int, seed: int = 0) -> list[dict[str, np.ndarray]]:
 # -- the lab's projection worker, warm --------------------------------------------------
 def start_scheduler(root: str) -> tuple[object, float]:
     """Start the real scheduler with UMAP on; return (store, seconds until its worker is warm)."""
-    from trainers import runner, store as st
+    from trainers import runner
+    from trainers import store as st
     from trainers.config import RunConfig
 
     os.environ["LAB_UMAP"] = "1"
@@ -172,7 +173,8 @@ def train_to_first_map(root: str) -> dict:
     """Press Train with no scheduler running (``runner.submit``: the scheduler starts, its
     projection thread warms up while the worker starts): seconds to the epoch-0 snapshot
     and to its UMAP map."""
-    from trainers import runner, store as st
+    from trainers import runner
+    from trainers import store as st
     from trainers.config import RunConfig
 
     os.environ["LAB_UMAP"] = "1"

@@ -31,7 +31,7 @@ PROJECTION_POLL_SECONDS = 0.05  # idle projection thread: how often it looks for
 
 
 def default_concurrency() -> int:
-    """Runs at once: one per core up to 4 (each worker then gets cores // concurrency threads)."""
+    """Runs at once: one per core up to 4 (each worker's threads: :func:`threads_per_worker`)."""
     return max(1, min(4, os.cpu_count() or 1))
 
 
@@ -43,8 +43,19 @@ def concurrency() -> int:
 
 
 def threads_per_worker(n_concurrent: int | None = None) -> int:
+    """Torch threads of each of ``n_concurrent`` workers: the cores but one, shared evenly, at least 1.
+
+    One core is left to the scheduler's UMAP thread and the app: a multi-threaded OpenMP team
+    that shares its cores with another busy thread stalls at every barrier. Measured on 2
+    cores (bench/bench_concurrency.py, docs/benchmarks.md): while the maps of its snapshots
+    are computed a run trains at 82 steps/s with 1 thread and at 36 with 2; two runs reach
+    177 steps/s together with 1 thread each and 6 to 60 with 2 each. Alone on an idle machine
+    2 threads would give 111 steps/s instead of 90. Workers fitted by the runner follow the
+    number of running runs as it changes (trainers.train).
+    """
     n = n_concurrent or concurrency()
-    return max(1, (os.cpu_count() or 1) // n)
+    cores = os.cpu_count() or 1
+    return max(1, (cores - 1) // n)
 
 
 # -- liveness ---------------------------------------------------------------------------

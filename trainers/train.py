@@ -83,6 +83,7 @@ def train_run(store: st.Store, run_id: str, *, log=print) -> dict[str, Any]:
     threads = cfg.threads or int(os.environ.get("LAB_THREADS", "0") or 0)
     if threads > 0:
         torch.set_num_threads(threads)
+    refit = not cfg.threads and threads > 0  # fitted by the runner: follow the number of running runs
     device = pick_device(cfg.device)
     torch.manual_seed(cfg.seed)
     np.random.seed(cfg.seed)
@@ -206,6 +207,8 @@ def train_run(store: st.Store, run_id: str, *, log=print) -> dict[str, Any]:
                         recent = torch.stack(losses[-max(1, len(losses) // 2):]).mean().item()
                         store.append_history(run_id, [{"step": step, "epoch": epoch - 1 + (s + 1) / steps_per_epoch, "seconds": now - t0, "loss": recent}])
                     _poll(store, run_id, epoch - 1, step, now - t0, stop_flag)
+                    if refit:
+                        _refit_threads(store)
 
             _check_finite(losses, checked, step, epoch)
             mean_loss = torch.stack(losses).mean().item()
@@ -253,6 +256,17 @@ def _check_finite(losses: list[torch.Tensor], checked: int, step: int, epoch: in
         val = new[int(bad[0, 0])].item()
         raise Stop(st.DIVERGED, f"loss became {val} at step {at_step} (epoch {epoch}); data up to the last snapshot kept")
     return len(losses)
+
+
+def _refit_threads(store: st.Store) -> None:
+    """Set torch's threads to the runner's share for the runs running now (a run started alone
+    would otherwise keep its threads when a second one starts, and oversubscribe the cores)."""
+    from trainers import runner
+
+    n = max(1, min(len(store.list_runs(status=st.RUNNING)), runner.concurrency()))
+    want = runner.threads_per_worker(n)
+    if want != torch.get_num_threads():
+        torch.set_num_threads(want)
 
 
 def _poll(store: st.Store, run_id: str, epoch: int, step: int, seconds: float, stop_flag: dict) -> None:

@@ -1,0 +1,82 @@
+"""The projection worker's speed settings (starts, epochs) and the runner's thread split.
+No UMAP is run here: ``umap_2d`` is replaced by a recorder (the real one is tested in
+tests/analysis/test_projections.py and timed by bench/bench_maps.py)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.conftest import FAST
+from trainers import projector, runner, train
+from trainers import store as st
+from trainers.config import RunConfig
+
+
+def test_umap_epochs_budget():
+    cold = [projector.umap_epochs(n, warm_start=False) for n in (300, 1797, 5000, 10000, 50000)]
+    warm = [projector.umap_epochs(n, warm_start=True) for n in (300, 1797, 5000, 10000, 50000)]
+    assert cold == [200, 200, 100, 100, 100]
+    assert warm == [100, 100, 50, 50, 50]
+    assert all(w <= c for w, c in zip(warm, cold, strict=True))
+
+
+def test_first_map_starts_from_pca_later_maps_from_the_previous_map(store, monkeypatch):
+    calls = []
+
+    def fake_umap(z, *, init=None, n_epochs=200, seed=0, **kw):
+        calls.append({"init": None if init is None else np.array(init), "n_epochs": n_epochs})
+        return np.array(init, dtype=np.float64) if init is not None else np.zeros((len(z), 2))
+
+    monkeypatch.setattr(projector.projections, "umap_2d", fake_umap)
+    rng = np.random.default_rng(0)
+    rid = store.create_run(RunConfig(**FAST), status=st.FINISHED)
+    n = 300
+    for epoch in (0, 1):
+        emb = rng.standard_normal((n, 8)).astype(np.float32)
+        pca = rng.standard_normal((n, 2)).astype(np.float32)
+        store.add_snapshot(rid, epoch, epoch, {"emb": emb, "rep": emb, "pca_emb": pca, "pca_rep": pca}, {})
+    pw = projector.ProjectionWorker(store)
+    assert pw.step()  # epoch 0, emb: no earlier map -> the snapshot's PCA, cold epochs
+    first = calls[-1]
+    pca0 = store.load_snapshot(rid, 0)["pca_emb"]
+    np.testing.assert_allclose(np.corrcoef(first["init"][:, 0], pca0[:, 0])[0, 1], 1.0, atol=1e-6)
+    assert first["n_epochs"] == projector.umap_epochs(n, warm_start=False)
+    assert pw.step()  # epoch 1, emb: starts from epoch 0's map, warm epochs, aligned to it
+    second = calls[-1]
+    prev = store.projection(rid, 0, "emb", "umap")
+    np.testing.assert_allclose(np.corrcoef(second["init"][:, 1], prev[:, 1])[0, 1], 1.0, atol=1e-6)
+    assert second["n_epochs"] == projector.umap_epochs(n, warm_start=True)
+    np.testing.assert_allclose(store.projection(rid, 1, "emb", "umap"), prev, atol=1e-4)  # Procrustes-aligned
+
+
+def test_collapsed_pca_falls_back_to_umaps_own_start(store, monkeypatch):
+    seen = []
+    monkeypatch.setattr(projector.projections, "umap_2d",
+                        lambda z, *, init=None, **kw: seen.append(init) or np.zeros((len(z), 2)))
+    rid = store.create_run(RunConfig(**FAST), status=st.FINISHED)
+    z = np.ones((50, 4), np.float32)
+    store.add_snapshot(rid, 0, 0, {"emb": z, "rep": z, "pca_emb": np.zeros((50, 2), np.float32)}, {})
+    projector.ProjectionWorker(store).compute(rid, 0, "emb")
+    assert seen == [None]
+
+
+@pytest.mark.parametrize(("cores", "one", "two", "four"), [(1, 1, 1, 1), (2, 1, 1, 1), (4, 3, 1, 1), (16, 15, 7, 3)])
+def test_threads_per_worker_leaves_a_core(monkeypatch, cores, one, two, four):
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: cores)
+    assert [runner.threads_per_worker(n) for n in (1, 2, 4)] == [one, two, four]
+
+
+def test_worker_refits_threads_to_the_running_runs(store, monkeypatch):
+    monkeypatch.setattr(runner.os, "cpu_count", lambda: 8)
+    monkeypatch.delenv("LAB_CONCURRENCY", raising=False)
+    got = []
+    monkeypatch.setattr(train.torch, "set_num_threads", got.append)
+    monkeypatch.setattr(train.torch, "get_num_threads", lambda: 7)
+    a = store.create_run(RunConfig(**FAST), status=st.RUNNING)
+    train._refit_threads(store)
+    assert got == []  # alone: 7 threads, as it has
+    store.create_run(RunConfig(**FAST), status=st.RUNNING)
+    train._refit_threads(store)
+    assert got == [3]  # a second run started: (8 - 1) // 2
+    store.update_run(a, status=st.FINISHED)
