@@ -123,23 +123,8 @@ def neighbour_target_gap(z: ArrayLike, y: ArrayLike, *, k: int = 10) -> float:
     -------
     float >= 0, or nan
     """
-    zt = _as_tensor(z, name="z")
-    n = zt.shape[0]
-    yn = _as_targets(y, name="y", n=n).astype(np.float64)
-    if not np.all(np.isfinite(yn)):
-        raise ValueError("y contains NaN or infinite values.")
-    if not 1 <= k < n:
-        raise ValueError(f"k must be between 1 and n_samples - 1 = {n - 1}; got {k}.")
-    idx, _ = _nearest_neighbours(zt, zt, k + 1, metric="cosine", self_first=True)
-    neighbours = idx[:, 1:].cpu().numpy()
-    local = float(np.mean(np.abs(yn[:, None] - yn[neighbours])))
-    # sum_{i<j} |y_i - y_j| = sum_r y_(r) (2r - n - 1), r = 1..n over the sorted targets
-    ys = np.sort(yn)
-    ranks = np.arange(1, n + 1, dtype=np.float64)
-    pair_mean = float(np.sum(ys * (2.0 * ranks - n - 1.0))) / (n * (n - 1) / 2.0)
-    if pair_mean <= 0.0:
-        return math.nan
-    return local / pair_mean
+    gaps = local_target_gap(z, y, k=k)  # the denominator is the same for every sample
+    return float(np.mean(gaps)) if np.all(np.isfinite(gaps)) else math.nan
 
 
 def local_target_gap(z: ArrayLike, y: ArrayLike, *, k: int = 10) -> np.ndarray:
