@@ -13,6 +13,7 @@ from plotly.subplots import make_subplots
 from analysis.geometry import uniformity_optimum
 from trainers import registry
 from ui.data import get_store, metrics_over_epochs, snapshot_arrays, snapshots
+from ui.points import plot_rows
 from ui.tables import best_marked_table
 from ui.widgets import explain, pick_runs, rerun_on_new_snapshots, runs_with_snapshots
 
@@ -100,12 +101,18 @@ if runs:
     maps = make_subplots(rows=n_rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.04,
                          vertical_spacing=0.16 if n_rows > 1 else 0.1,
                          shared_xaxes="all" if same_axes else False, shared_yaxes="all" if same_axes else False)
+    notes = []
     for i, r in enumerate(runs):
         a, xy = arrays[r.id], coords[r.id]
-        maps.add_trace(go.Scatter(
-            x=xy[:, 0], y=xy[:, 1], mode="markers", name=r.name, showlegend=False,
-            marker={"size": 4, "color": a["y"], "coloraxis": "coloraxis", "symbol": np.where(a["is_test"], "x", "circle")},
-            customdata=np.stack([a["index"], a["y"]], 1),
+        pts = plot_rows(a["y"], xy, method="map")
+        if pts.note:
+            notes.append(f"{r.name}: {pts.note}")
+        rows = pts.rows
+        maps.add_trace(pts.scatter(
+            x=xy[rows, 0], y=xy[rows, 1], mode="markers", name=r.name, showlegend=False,
+            marker={"size": 4, "color": a["y"][rows], "coloraxis": "coloraxis",
+                    "symbol": np.where(a["is_test"][rows], "x", "circle")},
+            customdata=np.stack([a["index"][rows], a["y"][rows]], 1),
             hovertemplate="index %{customdata[0]}<br>label/target %{customdata[1]:.3g}<extra>" + r.name + "</extra>",
         ), row=i // cols + 1, col=i % cols + 1)
     maps.update_xaxes(showticklabels=same_axes)
@@ -117,6 +124,8 @@ if runs:
     st.caption(f"{method} of the {space_name}, coloured by {'label' if classification else 'label / target'} on one "
                "colour scale. Circles: training split; ×: held-out split.")
     st.plotly_chart(maps, width="stretch", key="cmp_maps")
+    for note in notes:
+        st.caption(note)
     if method == "UMAP" and any(t.endswith("· PCA") for t in titles):
         st.caption("Panels marked PCA: their UMAP is not computed yet (the scheduler does it in the background).")
 

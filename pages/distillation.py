@@ -12,6 +12,7 @@ from analysis.kernel_sd import toy_experiment
 from trainers import store as stmod
 from trainers.config import RunConfig
 from ui.data import get_store, metrics_over_epochs, run_label, snapshot_arrays, snapshots
+from ui.points import plot_rows
 from ui.widgets import explain, runs_with_snapshots
 
 store = get_store()
@@ -22,7 +23,6 @@ st.caption("How a student's geometry comes to resemble its teacher's, or fails t
 STUDENT_KEYS = ("dataset", "encoder", "hidden_dim", "rep_dim", "proj_dim", "loss", "label_fraction")
 PALETTE = px.colors.qualitative.D3
 DEFAULTS = RunConfig().to_dict()
-MAX_SVG_POINTS = 10_000  # above this: WebGL (as on the Embedding Map page)
 
 
 def _last(rec: stmod.RunRecord, epoch: int | None = None) -> tuple[int, dict] | None:
@@ -44,15 +44,15 @@ def _alone_runs(student: stmod.RunRecord, runs: list[stmod.RunRecord]) -> list[s
     return [r for r in runs if not r.config.get("teacher") and _student_key(r.config) == want]
 
 
-def _map_figure(rec: stmod.RunRecord, epoch: int, created: float, method: str, role: str) -> tuple[go.Figure, str]:
+def _map_figure(rec: stmod.RunRecord, epoch: int, created: float, method: str, role: str) -> tuple[go.Figure, str, str]:
     arr = snapshot_arrays(store, rec.id, epoch, created)
     coords = store.projection(rec.id, epoch, "rep", "umap") if method == "UMAP" else None
     shown = "UMAP" if coords is not None else "PCA"
     if coords is None:
         coords = arr["pca_rep"]
-    y = arr["y"]
+    pts = plot_rows(arr["y"], coords, method=f"{shown} map")
+    y, coords, Scatter = arr["y"][pts.rows], coords[pts.rows], pts.scatter
     fig = go.Figure()
-    Scatter = go.Scattergl if len(y) > MAX_SVG_POINTS else go.Scatter
     if np.issubdtype(y.dtype, np.integer):
         for c in np.unique(y):
             sel = y == c
@@ -66,7 +66,7 @@ def _map_figure(rec: stmod.RunRecord, epoch: int, created: float, method: str, r
     fig.update_layout(title=f"{role}: {shown} · {rec.name} · epoch {epoch}", height=420, margin={"t": 40, "b": 10},
                       xaxis_title=f"{shown} 1", yaxis_title=f"{shown} 2", legend={"title": "label"})
     fig.update_yaxes(scaleanchor="x", scaleratio=1)
-    return fig, shown
+    return fig, shown, pts.note
 
 
 tab_ts, tab_msd, tab_toy = st.tabs(["Teacher and student", "Momentum self-distillation", "Kernel toy"])
@@ -115,13 +115,17 @@ with tab_ts:
         s_last = _last(student, epoch)
         shown = set()
         if teacher and t_last:
-            fig, m = _map_figure(teacher, t_last[0], t_last[1]["created"], method, "Teacher")
+            fig, m, note = _map_figure(teacher, t_last[0], t_last[1]["created"], method, "Teacher")
             shown.add(m)
             left.plotly_chart(fig, width="stretch", key="distill_map_teacher")
+            if note:
+                left.caption(note)
         if s_last:
-            fig, m = _map_figure(student, s_last[0], s_last[1]["created"], method, "Student")
+            fig, m, note = _map_figure(student, s_last[0], s_last[1]["created"], method, "Student")
             shown.add(m)
             right.plotly_chart(fig, width="stretch", key="distill_map_student")
+            if note:
+                right.caption(note)
         if method == "UMAP" and "PCA" in shown:
             st.caption("A UMAP map is still being computed in the background; PCA is shown until it is ready.")
 

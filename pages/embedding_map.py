@@ -7,11 +7,9 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis.projections import stratified_sample
 from ui.data import dataset_images, get_store, snapshot_arrays, snapshots
+from ui.points import plot_rows
 from ui.widgets import explain, pick_run
-
-MAX_SVG_POINTS = 10_000  # above this: WebGL and a stated stratified sample
 
 store = get_store()
 st.title("Embedding Map")
@@ -60,12 +58,10 @@ if run is not None:
     is_test = arr["is_test"]
     colour_opts = ["label / target"] + [k[3:] for k in arr if k.startswith("ps_")]
     colour = st.radio("Colour by", colour_opts, horizontal=True, key="map_colour") if len(colour_opts) > 1 else colour_opts[0]
-    n = len(y)
-    rows = np.arange(n)
-    if n > MAX_SVG_POINTS:
-        rows = stratified_sample(y, MAX_SVG_POINTS, seed=0)
-        st.caption(f"Showing a stratified sample of {len(rows):,} of {n:,} points (WebGL).")
-    Scatter = go.Scattergl if n > MAX_SVG_POINTS else go.Scatter
+    pts = plot_rows(y, coords, method=f"{shown} map")
+    if pts.note:
+        st.caption(pts.note)
+    rows, Scatter = pts.rows, pts.scatter
     classification = np.issubdtype(y.dtype, np.integer) and colour == "label / target"
     fig = go.Figure()
     palette = px.colors.qualitative.D3 if len(np.unique(y)) <= 10 else px.colors.qualitative.Alphabet

@@ -14,6 +14,7 @@ from analysis.ordinality import local_target_gap, target_along_first_pc
 from trainers import registry
 from trainers import store as stmod
 from ui.data import get_store, load_snapshot, metrics_over_epochs, snapshot_arrays, snapshots
+from ui.points import plot_rows
 from ui.tables import best_marked_table
 from ui.widgets import explain, pick_runs, rerun_on_new_snapshots
 
@@ -131,13 +132,18 @@ if runs:
     if method == "UMAP" and "PCA" in shown_methods:
         st.caption("Maps marked PCA: their UMAP is not computed yet (the scheduler does it in the background).")
     fig = grid(len(runs), titles)
+    notes = []
     for i, (r, arr, coords, s) in enumerate(panels):
         values = arr["y"] if colour == "target" else gap_per_sample(str(store.root), r.id, s["epoch"], s["created"], space)
-        fig.add_trace(go.Scatter(
-            x=coords[:, 0], y=coords[:, 1], mode="markers", name=r.name, showlegend=False,
-            marker={"size": 4, "color": values, "coloraxis": "coloraxis",
-                    "symbol": np.where(arr["is_test"], "x", "circle")},
-            customdata=np.stack([arr["index"], arr["y"], values], 1),
+        pts = plot_rows(arr["y"], coords, method="map")
+        if pts.note:
+            notes.append(f"{r.name}: {pts.note}")
+        rows = pts.rows
+        fig.add_trace(pts.scatter(
+            x=coords[rows, 0], y=coords[rows, 1], mode="markers", name=r.name, showlegend=False,
+            marker={"size": 4, "color": values[rows], "coloraxis": "coloraxis",
+                    "symbol": np.where(arr["is_test"][rows], "x", "circle")},
+            customdata=np.stack([arr["index"][rows], arr["y"][rows], values[rows]], 1),
             hovertemplate="index %{customdata[0]}<br>target %{customdata[1]:.3g}"
                           + ("<br>local gap %{customdata[2]:.2f}" if colour != "target" else "") + "<extra></extra>",
         ), **cell(i, len(runs)))
@@ -194,8 +200,12 @@ if runs:
     pcs = [along_pc(str(store.root), r.id, snaps[r.id]["epoch"], snaps[r.id]["created"], space) for r in runs]
     frag = grid(len(runs), [f"<b>{r.name}</b><br>ρ(PC1, y) = {rho:.2f} · PC1 holds {expl:.0%} of the variance"
                             for r, (_, rho, expl) in zip(runs, pcs, strict=True)])
+    frag_notes = []
     for i, (r, (y_sorted, _, _)) in enumerate(zip(runs, pcs, strict=True)):
-        frag.add_trace(go.Scatter(x=np.arange(len(y_sorted)), y=y_sorted, mode="markers", name=r.name, showlegend=False,
+        pts = plot_rows(y_sorted)
+        if pts.note:
+            frag_notes.append(f"{r.name}: {pts.note}")
+        frag.add_trace(pts.scatter(x=pts.rows, y=y_sorted[pts.rows], mode="markers", name=r.name, showlegend=False,
                                   marker={"size": 4, "color": PALETTE[i % len(PALETTE)]},
                                   hovertemplate="rank %{x}<br>target %{y:.3g}<extra></extra>"),
                        **cell(i, len(runs)))
@@ -203,6 +213,8 @@ if runs:
     frag.update_yaxes(title_text="target", matches="y")
     frag.update_layout(height=340 * math.ceil(len(runs) / n_cols(len(runs))) + 30, margin={"t": 60})
     st.plotly_chart(frag, width="stretch", key="ord_fragmentation")
+    for note in frag_notes:
+        st.caption(note)
     st.caption(f"Held-out samples of the {space_name}, sorted by their coordinate on its first principal component "
                "(oriented so that the target rises). One smooth rise: ordered. A saw-tooth or plateaus: fragments. "
                "A cloud: the main direction ignores the target (it may still be ordered along a curve: see ρ above).")

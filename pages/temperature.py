@@ -20,6 +20,7 @@ from analysis.temperature import (
 from trainers import registry
 from trainers import store as stmod
 from ui.data import dataset_images, get_store, load_snapshot, run_label, snapshot_arrays, snapshots
+from ui.points import plot_rows
 from ui.widgets import explain, pick_run, rerun_on_new_snapshots, runs_with_snapshots
 
 N_EXTREME = 8  # samples shown at each end of the temperature range
@@ -135,12 +136,16 @@ if run is not None:
     shown = "UMAP" if coords is not None else "PCA"
     if coords is None:
         coords = arr["pca_emb"]
+    pts = plot_rows(y, coords, method=f"{shown} map")
+    shown_rows = np.zeros(len(y), dtype=bool)
+    shown_rows[pts.rows] = True
     fmap = go.Figure()
-    fmap.add_trace(go.Scatter(
-        x=coords[is_test, 0], y=coords[is_test, 1], mode="markers", name="held-out (no τ)",
+    te = shown_rows & is_test
+    fmap.add_trace(pts.scatter(
+        x=coords[te, 0], y=coords[te, 1], mode="markers", name="held-out (no τ)",
         marker={"size": 5, "color": "lightgray", "symbol": "x"}, hoverinfo="skip"))
-    tr = ~is_test
-    fmap.add_trace(go.Scatter(
+    tr = shown_rows & ~is_test
+    fmap.add_trace(pts.scatter(
         x=coords[tr, 0], y=coords[tr, 1], mode="markers", name="training samples",
         marker={"size": 6, "color": tau[tr], "colorscale": "Viridis", "showscale": True, "colorbar": {"title": "τᵢ"}},
         customdata=np.stack([idx[tr], y[tr], tau[tr]], 1),
@@ -149,6 +154,8 @@ if run is not None:
                        yaxis_title=f"{shown} 2", height=560, margin={"t": 50}, legend={"orientation": "h", "y": -0.12})
     fmap.update_yaxes(scaleanchor="x", scaleratio=1)
     st.plotly_chart(fmap, width="stretch", key="temp_map")
+    if pts.note:
+        st.caption(pts.note)
 
     st.subheader(f"The {N_EXTREME} samples with the lowest and the highest τᵢ")
     low, high = extreme_samples(tau, k=N_EXTREME)

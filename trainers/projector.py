@@ -43,6 +43,18 @@ def umap_epochs(n: int, *, warm_start: bool) -> int:
     return int(min(hi, max(lo, budget // max(n, 1))))
 
 
+def map_rows(labels: np.ndarray | None, n: int, limit: int | None = None) -> np.ndarray:
+    """Rows of a snapshot that its UMAP map covers: all ``n`` up to ``limit`` (default
+    :data:`MAX_UMAP_POINTS`), else a stratified sample (by label, or by quantile bins of a
+    continuous target) drawn with seed 0, so every epoch of a run maps the same rows."""
+    limit = MAX_UMAP_POINTS if limit is None else limit
+    if n <= limit:
+        return np.arange(n)
+    if labels is None or len(labels) != n:
+        return np.sort(np.random.default_rng(0).choice(n, limit, replace=False))
+    return projections.stratified_sample(labels, limit, seed=0)
+
+
 def _cache_umap_kernels() -> None:
     """Turn on numba's on-disk cache for umap-learn's jitted kernels (it ships them without
     ``cache=True``), so only the first scheduler ever on a machine pays the compilation."""
@@ -77,23 +89,40 @@ class ProjectionWorker:
         return time.monotonic() - t
 
     def compute(self, run_id: str, epoch: int, space: str) -> np.ndarray:
+        """The UMAP map of one snapshot, shape (n, 2), aligned to the previous epoch's map.
+
+        Above :data:`MAX_UMAP_POINTS` points the map is computed on a stratified sample of
+        that many points (:func:`map_rows`: the same rows at every epoch of a run, so maps
+        still start from and align to each other); the other rows are NaN, and pages say
+        that the map is of a sample.
+        """
         snap = self.store.load_snapshot(run_id, epoch)
         z = snap[space]
+        n = len(z)
+        rows = map_rows(snap.get("y"), n)
         prev = None
         earlier = [s.epoch for s in self.store.snapshots(run_id) if s.epoch < epoch]
         for e in reversed(earlier):
             prev = self.store.projection(run_id, e, space, "umap")
             if prev is not None:
                 break
-        warm = prev is not None and len(prev) == len(z)
+        if prev is not None and (len(prev) != n or not np.all(np.isfinite(prev[rows]))):
+            prev = None  # another size or sample: start afresh
+        warm = prev is not None
         start = prev if warm else snap.get(f"pca_{space}")  # PCA: already in the snapshot
         init = None
-        if start is not None and start.shape == (len(z), 2) and np.all(np.isfinite(start)) and np.all(start.std(0) > 1e-8):
-            init = (start - start.mean(0)) / (start.std() + 1e-8) * 5.0
-        y = projections.umap_2d(z, init=init, seed=0, n_epochs=umap_epochs(len(z), warm_start=warm))
-        if prev is not None and len(prev) == len(y):
-            y = projections.procrustes_align(y, prev)
-        return y.astype(np.float32)
+        if start is not None and start.shape == (n, 2):
+            s0 = start[rows]
+            if np.all(np.isfinite(s0)) and np.all(s0.std(0) > 1e-8):
+                init = (s0 - s0.mean(0)) / (s0.std() + 1e-8) * 5.0
+        y = projections.umap_2d(z[rows], init=init, seed=0, n_epochs=umap_epochs(len(rows), warm_start=warm))
+        if prev is not None:
+            y = projections.procrustes_align(y, prev[rows])
+        if len(rows) == n:
+            return y.astype(np.float32)
+        out = np.full((n, 2), np.nan, dtype=np.float32)
+        out[rows] = y
+        return out
 
     def step(self) -> bool:
         """Compute one pending map; return False when there is nothing to do."""

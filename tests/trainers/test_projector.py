@@ -80,3 +80,43 @@ def test_worker_refits_threads_to_the_running_runs(store, monkeypatch):
     train._refit_threads(store)
     assert got == [3]  # a second run started: (8 - 1) // 2
     store.update_run(a, status=st.FINISHED)
+
+
+def test_large_snapshot_maps_the_same_stratified_sample_every_epoch(store, monkeypatch):
+    calls = []
+
+    def fake_umap(z, *, init=None, n_epochs=200, seed=0, **kw):
+        calls.append({"n": len(z), "init": None if init is None else np.array(init)})
+        return np.array(init, dtype=np.float64) if init is not None else np.zeros((len(z), 2))
+
+    monkeypatch.setattr(projector.projections, "umap_2d", fake_umap)
+    monkeypatch.setattr(projector, "MAX_UMAP_POINTS", 100)
+    rng = np.random.default_rng(0)
+    rid = store.create_run(RunConfig(**FAST), status=st.FINISHED)
+    n = 400
+    y = np.repeat(np.arange(4), [250, 100, 40, 10])  # imbalanced classes
+    for epoch in (0, 1):
+        emb = rng.standard_normal((n, 8)).astype(np.float32)
+        pca = rng.standard_normal((n, 2)).astype(np.float32)
+        store.add_snapshot(rid, epoch, epoch, {"emb": emb, "rep": emb, "pca_emb": pca, "pca_rep": pca, "y": y}, {})
+    pw = projector.ProjectionWorker(store)
+    assert pw.step() and pw.step()  # epoch 0 and epoch 1 of "emb"
+    assert [c["n"] for c in calls] == [100, 100]
+    m0, m1 = store.projection(rid, 0, "emb", "umap"), store.projection(rid, 1, "emb", "umap")
+    assert m0.shape == m1.shape == (n, 2)
+    rows0, rows1 = np.flatnonzero(np.isfinite(m0).all(1)), np.flatnonzero(np.isfinite(m1).all(1))
+    assert len(rows0) == 100
+    np.testing.assert_array_equal(rows0, rows1)  # the same rows at every epoch
+    np.testing.assert_array_equal(rows0, projector.map_rows(y, n))
+    counts = np.bincount(y[rows0], minlength=4)
+    np.testing.assert_allclose(counts, [62.5, 25, 10, 2.5], atol=0.5)  # the classes keep their shares
+    # epoch 1 starts from epoch 0's map of the sampled rows (not from PCA) and is aligned to it
+    np.testing.assert_allclose(np.corrcoef(calls[1]["init"][:, 0], m0[rows0, 0])[0, 1], 1.0, atol=1e-6)
+    np.testing.assert_allclose(m1[rows1], m0[rows0], atol=1e-4)
+
+
+def test_map_rows_keeps_small_snapshots_whole():
+    np.testing.assert_array_equal(projector.map_rows(np.zeros(50, int), 50, limit=50), np.arange(50))
+    rows = projector.map_rows(None, 500, limit=100)  # no labels: a plain seeded sample
+    assert len(rows) == 100 and np.all(np.diff(rows) > 0)
+    np.testing.assert_array_equal(rows, projector.map_rows(None, 500, limit=100))

@@ -1,0 +1,110 @@
+"""Pages on snapshots of more than 10,000 points: a stated stratified sample drawn with WebGL,
+and UMAP maps that cover only a sample (the projection worker's rows above 20,000 points)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import FAST, kill_store_processes
+from trainers import projector
+from trainers import store as st
+from trainers.config import RunConfig
+from trainers.train import train_run
+from ui.points import MAX_SVG_POINTS, plot_rows
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+def test_plot_rows_small_large_and_partly_mapped():
+    y = np.repeat(np.arange(3), [6000, 4000, 2000])
+    small = plot_rows(y[:5000])
+    assert small.note == "" and small.scatter.__name__ == "Scatter"
+    np.testing.assert_array_equal(small.rows, np.arange(5000))
+    big = plot_rows(y)
+    assert big.scatter.__name__ == "Scattergl" and len(big.rows) == MAX_SVG_POINTS
+    assert big.note == "Showing a stratified sample of 10,000 of 12,000 points (WebGL)."
+    np.testing.assert_allclose(np.bincount(y[big.rows]), [5000, 3333.3, 1666.7], atol=1)
+    coords = np.zeros((12000, 2))
+    coords[::3] = np.nan  # a map of 8,000 rows
+    part = plot_rows(y, coords, method="UMAP map")
+    assert np.isfinite(coords[part.rows]).all() and len(part.rows) == 8000
+    assert part.note == "Showing 8,000 of 12,000 points; the UMAP map was computed on a stratified sample of 8,000 of 12,000 points."
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory):
+    """Two short runs on generated data: 25,000 points (its UMAP covers a 20,000-point sample)
+    and 12,000 points (PCA only)."""
+    root = tmp_path_factory.mktemp("big_store")
+    mp = pytest.MonkeyPatch()
+    mp.setenv("LAB_STORE", str(root))
+    s = st.Store(root)
+    ids = {}
+    for n in (25_000, 12_000):
+        cfg = RunConfig(**{**FAST, "dataset": "gmm_sphere", "n_samples": n, "epochs": 1, "batch_size": 512,
+                           "name": f"big {n}"})
+        rid = s.create_run(cfg, status=st.RUNNING)
+        train_run(s, rid, log=lambda m: None)
+        ids[n] = rid
+    snap = s.load_snapshot(ids[25_000], 1)
+    assert len(snap["y"]) == 25_000
+    rows = projector.map_rows(snap["y"], len(snap["y"]))
+    xy = np.full((len(snap["y"]), 2), np.nan, np.float32)
+    xy[rows] = np.random.default_rng(0).standard_normal((len(rows), 2))
+    s.add_projection(ids[25_000], 1, "emb", "umap", xy, 1.0)
+    yield s, ids, xy
+    kill_store_processes(s)
+    mp.undo()
+
+
+def _app(page: str, **state) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    for k, v in state.items():
+        at.session_state[k] = v
+    at.run()
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _arr(v):
+    if isinstance(v, dict) and "bdata" in v:
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
+    return np.asarray(v)
+
+
+def test_embedding_map_draws_a_stated_sample_with_webgl(big):
+    s, ids, xy = big
+    at = _app("pages/embedding_map.py", map_run=ids[25_000])  # UMAP of a 20,000-point sample
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert fig["layout"]["title"]["text"].startswith("UMAP")
+    assert {t["type"] for t in fig["data"]} == {"scattergl"}
+    xs = np.concatenate([_arr(t["x"]) for t in fig["data"]])
+    assert len(xs) == MAX_SVG_POINTS and np.isfinite(xs).all()
+    assert np.isin(xs, xy[:, 0]).all()  # drawn from the mapped rows only
+    notes = [c.value for c in at.caption]
+    assert ("Showing a stratified sample of 10,000 of 25,000 points (WebGL); the UMAP map was computed on a "
+            "stratified sample of 20,000 of 25,000 points.") in notes
+
+    at = _app("pages/embedding_map.py", map_run=ids[12_000], map_method="PCA")
+    fig = json.loads(at.get("plotly_chart")[0].proto.spec)
+    assert fig["layout"]["title"]["text"].startswith("PCA")
+    assert sum(len(_arr(t["x"])) for t in fig["data"]) == MAX_SVG_POINTS
+    assert "Showing a stratified sample of 10,000 of 12,000 points (WebGL)." in [c.value for c in at.caption]
+
+
+def test_compare_maps_of_large_runs_are_samples(big):
+    s, ids, _ = big
+    at = _app("pages/compare.py", cmp_runs=[ids[25_000], ids[12_000]], cmp_method="UMAP")
+    maps = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "cmp_maps" in c.proto.id)
+    assert [t["type"] for t in maps["data"]] == ["scattergl", "scattergl"]
+    assert [len(_arr(t["x"])) for t in maps["data"]] == [MAX_SVG_POINTS, MAX_SVG_POINTS]
+    notes = [c.value for c in at.caption]
+    assert any(n.startswith("big 25000: Showing a stratified sample of 10,000 of 25,000") for n in notes)
+    assert "big 12000: Showing a stratified sample of 10,000 of 12,000 points (WebGL)." in notes

@@ -1,0 +1,51 @@
+"""Which points of a per-sample scatter a page draws, and with which trace type.
+
+Up to :data:`MAX_SVG_POINTS` points every point is drawn as SVG. Above that the page
+draws a stratified sample of that many (the classes, or quantile bins of a continuous
+target, keep their shares: ``analysis.projections.stratified_sample``) with WebGL, and
+says so. A UMAP map of a very large snapshot covers only a sample itself (its other rows
+are NaN, see ``trainers.projector.map_rows``); those rows are left out and that is said too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+
+from analysis.projections import stratified_sample
+
+MAX_SVG_POINTS = 10_000
+
+
+@dataclass(frozen=True)
+class PointRows:
+    rows: np.ndarray  # indices into the snapshot's arrays, ascending
+    scatter: type  # go.Scatter, or go.Scattergl above MAX_SVG_POINTS points
+    note: str  # what is left out, in words; "" when every point is drawn
+    total: int  # points in the snapshot
+
+
+def plot_rows(labels: np.ndarray, coords: np.ndarray | None = None, *, limit: int = MAX_SVG_POINTS,
+              method: str = "map") -> PointRows:
+    """The rows of a snapshot to draw: those with finite ``coords`` (all when ``coords`` is
+    None), thinned to a stratified sample of ``limit`` rows when there are more."""
+    labels = np.asarray(labels)
+    n = len(labels)
+    if coords is None:
+        mapped = np.arange(n)
+    else:
+        mapped = np.flatnonzero(np.isfinite(np.asarray(coords, dtype=np.float64)).all(axis=1))
+    parts = []
+    if len(mapped) < n:
+        parts.append(f"the {method} was computed on a stratified sample of {len(mapped):,} of {n:,} points")
+    rows = mapped
+    if len(mapped) > limit:
+        rows = mapped[stratified_sample(labels[mapped], limit, seed=0)]
+        parts.insert(0, f"Showing a stratified sample of {len(rows):,} of {n:,} points (WebGL)")
+    elif parts:
+        parts.insert(0, f"Showing {len(rows):,} of {n:,} points")
+    note = "; ".join(parts) + "." if parts else ""
+    scatter = go.Scattergl if len(mapped) > limit or n > limit else go.Scatter
+    return PointRows(rows=rows, scatter=scatter, note=note, total=n)
