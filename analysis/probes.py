@@ -26,11 +26,54 @@ from analysis.geometry import ArrayLike, _as_targets, _as_tensor
 from analysis.projections import _nearest_neighbours
 
 __all__ = [
+    "knn_predict",
     "knn_accuracy",
     "linear_probe_accuracy",
     "knn_regression_mae",
     "linear_probe_regression",
 ]
+
+
+def knn_predict(
+    train_x: ArrayLike,
+    train_y: ArrayLike,
+    test_x: ArrayLike,
+    *,
+    k: int = 20,
+) -> np.ndarray:
+    """Predictions of a k-nearest-neighbour classifier with cosine similarity.
+
+    Each test point takes the k training points of highest cosine similarity and
+    predicts by PLAIN majority vote (one vote per neighbour, no similarity weighting);
+    a tie between classes goes to the class whose tied neighbours have the larger
+    summed similarity. Labels may be any integers or strings.
+
+    Parameters
+    ----------
+    train_x : array of shape (n_train, n_features)
+    train_y : array of shape (n_train,)
+    test_x : array of shape (n_test, n_features)
+    k : int, default 20
+        Neighbours per test point; ``1 <= k <= n_train``.
+
+    Returns
+    -------
+    array of shape (n_test,), with the dtype of ``train_y``'s labels
+    """
+    xtr, xte = _check_split(train_x, test_x)
+    ytr = _as_targets(train_y, name="train_y", n=xtr.shape[0])
+    _check_k(k, xtr.shape[0])
+    classes, ytr_codes = np.unique(ytr, return_inverse=True)
+    idx, dist = _nearest_neighbours(xte, xtr, k, metric="cosine", self_first=False)
+    codes = torch.from_numpy(ytr_codes.reshape(-1).astype(np.int64)).to(idx.device)[idx]
+    sim = (1.0 - dist).to(torch.float64)
+    n_classes = classes.shape[0]
+    votes = torch.zeros(idx.shape[0], n_classes, dtype=torch.float64, device=idx.device)
+    votes.scatter_add_(1, codes, torch.ones_like(sim))
+    sim_sum = torch.zeros_like(votes).scatter_add_(1, codes, sim)
+    # counts first; the summed similarity (in [-k, k]) only breaks ties
+    score = votes * (2 * k + 1) + (sim_sum + k) * (votes > 0)
+    return classes[score.argmax(dim=1).cpu().numpy()]
 
 
 def knn_accuracy(
@@ -41,14 +84,10 @@ def knn_accuracy(
     *,
     k: int = 20,
 ) -> float:
-    """Accuracy of a k-nearest-neighbour classifier with cosine similarity.
-
-    Each test point takes the k training points of highest cosine similarity and
-    predicts by PLAIN majority vote (one vote per neighbour, no similarity weighting);
-    a tie between classes goes to the class whose tied neighbours have the larger
-    summed similarity. Returns the fraction of test points whose prediction equals
-    their label. Labels may be any integers or strings; a test label never seen in
-    training counts as an error.
+    """Accuracy of a k-nearest-neighbour classifier with cosine similarity
+    (:func:`knn_predict`: plain majority vote of the k most similar training points, ties
+    to the larger summed similarity): the fraction of test points whose prediction equals
+    their label. A test label never seen in training counts as an error.
 
     Parameters
     ----------
@@ -64,20 +103,8 @@ def knn_accuracy(
     float in [0, 1]
     """
     xtr, xte = _check_split(train_x, test_x)
-    ytr = _as_targets(train_y, name="train_y", n=xtr.shape[0])
     yte = _as_targets(test_y, name="test_y", n=xte.shape[0])
-    _check_k(k, xtr.shape[0])
-    classes, ytr_codes = np.unique(ytr, return_inverse=True)
-    idx, dist = _nearest_neighbours(xte, xtr, k, metric="cosine", self_first=False)
-    codes = torch.from_numpy(ytr_codes.reshape(-1).astype(np.int64)).to(idx.device)[idx]
-    sim = (1.0 - dist).to(torch.float64)
-    n_classes = classes.shape[0]
-    votes = torch.zeros(idx.shape[0], n_classes, dtype=torch.float64, device=idx.device)
-    votes.scatter_add_(1, codes, torch.ones_like(sim))
-    sim_sum = torch.zeros_like(votes).scatter_add_(1, codes, sim)
-    # counts first; the summed similarity (in [-k, k]) only breaks ties
-    score = votes * (2 * k + 1) + (sim_sum + k) * (votes > 0)
-    pred = classes[score.argmax(dim=1).cpu().numpy()]
+    pred = knn_predict(train_x, train_y, test_x, k=k)
     return float(np.mean(pred == yte))
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "extreme_samples",
     "tau_frequency_correlation",
     "knn_accuracy_by_class",
+    "accuracy_by_class_from_hits",
 ]
 
 
@@ -285,4 +286,27 @@ def knn_accuracy_by_class(
         sel = te_y == c
         if sel.any():
             out[i] = knn_accuracy(train_x, train_y, te_x[sel], te_y[sel], k=k)
+    return out
+
+
+def accuracy_by_class_from_hits(hits: ArrayLike, labels: ArrayLike, *, classes: ArrayLike) -> np.ndarray:
+    """Per-class accuracy from per-sample outcomes: entry c is the mean of ``hits`` (1 right,
+    0 wrong, NaN not evaluated) over the samples whose label is ``classes[c]`` and whose hit
+    is not NaN; ``nan`` for a class with none. With a snapshot's ``knn_hit`` this equals
+    :func:`knn_accuracy_by_class` on the held-out samples the kNN probe classified.
+
+    Returns
+    -------
+    float array of shape (len(classes),)
+    """
+    h = np.asarray(hits, dtype=np.float64)
+    y = np.asarray(labels)
+    if h.shape != y.shape:
+        raise ValueError(f"hits and labels must have the same shape; got {h.shape} and {y.shape}.")
+    ok = np.isfinite(h)
+    out = np.full(len(np.asarray(classes)), math.nan)
+    for i, c in enumerate(np.asarray(classes)):
+        sel = ok & (y == c)
+        if sel.any():
+            out[i] = float(h[sel].mean())
     return out

@@ -208,9 +208,11 @@ def browser_memory(root: str, rounds: int) -> dict:
                         break
                     time.sleep(0.1)
                 secs = (quiet_since or time.perf_counter()) - t
-                out["pages"].append({"page": path, "round": rnd, "browser_s": secs, "rss_mb": _status(proc.pid)["VmRSS"]})
-                print(f"  browser round {rnd + 1} {path:<34} {secs:6.2f} s   server RSS {out['pages'][-1]['rss_mb']} MB",
-                      flush=True)
+                mem = _status(proc.pid)
+                out["pages"].append({"page": path, "round": rnd, "browser_s": secs, "rss_mb": mem["VmRSS"],
+                                     "hwm_mb": mem["VmHWM"]})
+                print(f"  browser round {rnd + 1} {path:<34} {secs:6.2f} s   server RSS {mem['VmRSS']} MB "
+                      f"(peak so far {mem['VmHWM']} MB)", flush=True)
             browser.close()
         st_ = _status(proc.pid)
         out["rss_end_mb"], out["hwm_mb"] = st_["VmRSS"], st_["VmHWM"]

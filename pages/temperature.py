@@ -10,6 +10,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from analysis.temperature import (
+    accuracy_by_class_from_hits,
     extreme_samples,
     knn_accuracy_by_class,
     tau_by_class,
@@ -19,7 +20,15 @@ from analysis.temperature import (
 )
 from trainers import registry
 from trainers import store as stmod
-from ui.data import dataset_images, get_store, load_snapshot, run_label, snapshot_arrays, snapshots
+from ui.data import (
+    dataset_images,
+    get_store,
+    light_snapshot,
+    load_snapshot,
+    run_label,
+    snapshot_arrays,
+    snapshots,
+)
 from ui.points import plot_rows
 from ui.widgets import explain, pick_run, rerun_on_new_snapshots, runs_with_snapshots
 
@@ -70,13 +79,16 @@ def at_or_before(run_id: str, epoch: int) -> dict:
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def trajectory(root: str, run_id: str, stamps: tuple[tuple[int, float], ...]) -> dict[str, np.ndarray]:
-    arrs = [load_snapshot(root, run_id, e, c) for e, c in stamps]
+    arrs = [light_snapshot(root, run_id, e, c) for e, c in stamps]
     return tau_trajectory([e for e, _ in stamps], [a["ps_tau"] for a in arrs], arrs[-1]["y"])
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def accuracy_by_class(root: str, run_id: str, epoch: int, created: float, classes: tuple) -> np.ndarray:
-    a = load_snapshot(root, run_id, epoch, created)
+    light = light_snapshot(root, run_id, epoch, created)
+    if "knn_hit" in light:  # the probe's outcomes, stored by the worker with the snapshot
+        return accuracy_by_class_from_hits(light["knn_hit"], light["y"], classes=np.asarray(classes))
+    a = load_snapshot(root, run_id, epoch, created)  # snapshots written before knn_hit existed
     tr = ~a["is_test"]
     return knn_accuracy_by_class(a["rep"][tr], a["y"][tr], a["rep"][~tr], a["y"][~tr], classes=np.asarray(classes))
 

@@ -15,6 +15,22 @@ from trainers.augment import make_augment
 from trainers.data import DataSplit
 
 EVAL_SEED = 4242  # the augmented views used for alignment are the same at every epoch
+# The kNN probes classify (or regress) at most this many held-out samples: a fixed stratified
+# sample above it (generated sets of more than 25,000 samples). Their cost is queries x training
+# samples: a 200,000-sample set took ~45 s per snapshot with every held-out sample, ~4 s with 5,000
+# (docs/benchmarks.md, "Snapshots of large sets"). The standard error of an accuracy on 5,000 is
+# at most 0.7 points.
+KNN_MAX_QUERIES = 5_000
+
+
+def knn_query_rows(y_test: np.ndarray, limit: int | None = None) -> np.ndarray:
+    """Rows of the held-out split the kNN probes use: all up to ``limit`` (default
+    :data:`KNN_MAX_QUERIES`), else a stratified sample (seed ``EVAL_SEED``: the same rows at
+    every epoch of a run)."""
+    limit = KNN_MAX_QUERIES if limit is None else limit
+    if len(y_test) <= limit:
+        return np.arange(len(y_test))
+    return projections.stratified_sample(y_test, limit, seed=EVAL_SEED)
 
 
 @torch.no_grad()
@@ -40,8 +56,11 @@ def snapshot(model: nn.Module, data: DataSplit, *, device: torch.device, aug_str
     arrays: rep (N, R), emb (N, D) over [train; test] rows; index (N,) stable indices;
     y (N,) labels or targets; is_test (N,) bool; pca_emb / pca_rep (N, 2);
     spectrum_emb / spectrum_rep (covariance spectra on the held-out split);
-    plus per-sample values (train rows; NaN on test rows).
-    metrics: held-out-split figures (see docs/metrics in the pages), plus ``extra(arrays)``'s
+    plus per-sample values (train rows; NaN on test rows); for classification ``knn_hit``
+    (1 / 0: the kNN probe on the representation got the held-out sample right; NaN on train
+    rows and on held-out rows outside the probe's sample).
+    metrics: held-out-split figures (see docs/metrics in the pages; the kNN probes classify at
+    most :data:`KNN_MAX_QUERIES` held-out samples, ``n_knn_eval`` says how many), plus ``extra(arrays)``'s
     when given (the objective's own: CKA to a teacher, MSD's teacher entropy; trainers/distill.py).
     """
     n_tr = len(data.x_train)
@@ -82,12 +101,17 @@ def snapshot(model: nn.Module, data: DataSplit, *, device: torch.device, aug_str
     m["alpha_req"] = spectrum.alpha_req(rep_te)
     arrays["spectrum_emb"] = spectrum.covariance_spectrum(emb_te).astype(np.float64)
     arrays["spectrum_rep"] = spectrum.covariance_spectrum(rep_te).astype(np.float64)
+    q = knn_query_rows(data.y_test)
+    m["n_knn_eval"] = int(len(q))
     if data.task == "classification":
-        m["knn_accuracy"] = probes.knn_accuracy(rep_tr, data.y_train, rep_te, data.y_test)
+        hit = probes.knn_predict(rep_tr, data.y_train, rep_te[q]) == data.y_test[q]
+        m["knn_accuracy"] = float(hit.mean())
+        arrays["knn_hit"] = np.full(len(y_all), np.nan, np.float32)  # per held-out sample, for per-class views
+        arrays["knn_hit"][n_tr + q] = hit
         m["linear_accuracy"] = probes.linear_probe_accuracy(rep_tr, data.y_train, rep_te, data.y_test)
-        m["knn_accuracy_emb"] = probes.knn_accuracy(emb_tr, data.y_train, emb_te, data.y_test)
+        m["knn_accuracy_emb"] = probes.knn_accuracy(emb_tr, data.y_train, emb_te[q], data.y_test[q])
     else:
-        m["knn_mae"] = probes.knn_regression_mae(rep_tr, data.y_train, rep_te, data.y_test)
+        m["knn_mae"] = probes.knn_regression_mae(rep_tr, data.y_train, rep_te[q], data.y_test[q])
         lin = probes.linear_probe_regression(rep_tr, data.y_train, rep_te, data.y_test)
         m["linear_mae"], m["linear_r2"] = lin["mae"], lin["r2"]
         m["rank_correlation"] = ordinality.distance_rank_correlation(rep_te, data.y_test)

@@ -165,9 +165,10 @@ def atomic_save_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def load_npz(path: Path) -> dict[str, np.ndarray]:
+def load_npz(path: Path, skip: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """Every array of an .npz file but those named in ``skip`` (which are not read at all)."""
     with np.load(path, allow_pickle=False) as f:
-        return {k: f[k] for k in f.files}
+        return {k: f[k] for k in f.files if k not in skip}
 
 
 def _new_run_id() -> str:
@@ -391,12 +392,14 @@ class Store:
         with self._conn() as c:
             return dict(c.execute("SELECT run_id, COUNT(*) FROM snapshots GROUP BY run_id").fetchall())
 
-    def load_snapshot(self, run_id: str, epoch: int) -> dict[str, np.ndarray]:
+    def load_snapshot(self, run_id: str, epoch: int, *, skip: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+        """The snapshot's arrays; ``skip`` names arrays not to read (``("rep", "emb")``: the
+        light part a page draws from, a few MB even for 200,000 samples)."""
         with self._conn() as c:
             row = c.execute("SELECT file FROM snapshots WHERE run_id = ? AND epoch = ?", (run_id, epoch)).fetchone()
         if row is None:
             raise KeyError(f"run {run_id} has no snapshot at epoch {epoch}")
-        return load_npz(self.run_dir(run_id) / row["file"])
+        return load_npz(self.run_dir(run_id) / row["file"], skip=skip)
 
     # -- projections ------------------------------------------------------------------
     def add_projection(self, run_id: str, epoch: int, space: str, method: str, coords: np.ndarray, seconds: float) -> None:

@@ -118,13 +118,24 @@ def snapshots(store: stmod.Store, run_id: str) -> list[dict]:
     return snapshot_list(str(store.root), run_id, rec.heartbeat or rec.finished or rec.created if rec.active else rec.finished or rec.created)
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+HEAVY = ("rep", "emb")  # the (N, D) matrices: read only by the cached computations that need them
+
+
 def load_snapshot(root: str, run_id: str, epoch: int, created: float) -> dict[str, np.ndarray]:
+    """Every array of a snapshot, the embedding matrices included. Not cached (a 200,000-sample
+    snapshot is about 150 MB): call it inside a cached function that keeps only its result."""
     return _store_for(root).load_snapshot(run_id, epoch)
 
 
+@st.cache_data(show_spinner=False, max_entries=64)
+def light_snapshot(root: str, run_id: str, epoch: int, created: float) -> dict[str, np.ndarray]:
+    """A snapshot without its embedding matrices (labels, indices, PCA coordinates, spectra,
+    per-sample values): what pages draw from; cached."""
+    return _store_for(root).load_snapshot(run_id, epoch, skip=HEAVY)
+
+
 def snapshot_arrays(store: stmod.Store, run_id: str, epoch: int, created: float) -> dict[str, np.ndarray]:
-    return load_snapshot(str(store.root), run_id, epoch, created)
+    return light_snapshot(str(store.root), run_id, epoch, created)
 
 
 def projection(store: stmod.Store, run_id: str, epoch: int, space: str, method: str) -> np.ndarray | None:

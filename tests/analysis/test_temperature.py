@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
-from analysis.probes import knn_accuracy
+from analysis.probes import knn_accuracy, knn_predict
 from analysis.temperature import (
+    accuracy_by_class_from_hits,
     class_frequencies,
     extreme_samples,
     frequency_groups,
@@ -118,3 +119,25 @@ def test_tau_summary_ignores_held_out_rows() -> None:
     s = tau_summary(tau)
     assert s["n"] == 10 and s["min"] == pytest.approx(0.1) and s["max"] == pytest.approx(0.6)
     assert s["mean"] == pytest.approx(np.nanmean(tau)) and s["std"] == pytest.approx(np.nanstd(tau))
+
+
+def test_accuracy_by_class_from_hits_equals_the_probe_per_class() -> None:
+    rng = np.random.default_rng(1)
+    centres = rng.standard_normal((3, 8)) * 3
+    ytr, yte = rng.integers(0, 3, 90), rng.integers(0, 3, 40)
+    xtr = centres[ytr] + rng.standard_normal((90, 8))
+    xte = centres[yte] + 2.5 * rng.standard_normal((40, 8))
+    # a snapshot's layout: NaN for training rows and for held-out rows the probe skipped
+    hits = np.r_[np.full(90, np.nan), (knn_predict(xtr, ytr, xte, k=5) == yte).astype(float)]
+    hits[90 + np.arange(0, 40, 4)] = np.nan
+    labels = np.r_[ytr, yte]
+    got = accuracy_by_class_from_hits(hits, labels, classes=[2, 0, 1, 7])
+    kept = np.isfinite(hits[90:])
+    want = knn_accuracy_by_class(xtr, ytr, xte[kept], yte[kept], classes=[2, 0, 1, 7], k=5)
+    assert_allclose(got[:3], want[:3])
+    for i, c in enumerate([2, 0, 1]):  # a loop written from the definition
+        sel = [j for j in range(len(labels)) if labels[j] == c and not math.isnan(hits[j])]
+        assert got[i] == pytest.approx(sum(hits[j] for j in sel) / len(sel))
+    assert math.isnan(got[3])  # no such class
+    with pytest.raises(ValueError, match="same shape"):
+        accuracy_by_class_from_hits(hits[:-1], labels, classes=[0])

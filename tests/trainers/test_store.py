@@ -40,6 +40,9 @@ def test_snapshots_and_projections_roundtrip_without_pickle(store):
     assert snaps[0].metrics == {"alignment": 0.1, "bad": None}
     back = store.load_snapshot(rid, 4)
     np.testing.assert_array_equal(back["emb"], arrays["emb"])
+    light = store.load_snapshot(rid, 4, skip=("emb", "rep"))  # what pages draw from
+    assert set(light) == {"y"}
+    np.testing.assert_array_equal(light["y"], arrays["y"])
     assert store.pending_projections("umap", spaces=("emb",)) == [(rid, 0, "emb"), (rid, 4, "emb")]
     store.add_projection(rid, 0, "emb", "umap", np.ones((5, 2)), 0.5)
     assert store.pending_projections("umap", spaces=("emb",)) == [(rid, 4, "emb")]

@@ -103,3 +103,29 @@ def test_jing_toy_collapses_with_a_linear_network(store):
     assert 7 <= kept <= 9, lam  # a cliff after about 8 directions
     assert lam[8] < 1e-3 * lam[7]
     assert (lam0 > 1e-3 * lam0[0]).sum() > kept  # it was not there at initialisation
+
+
+def test_knn_probe_uses_a_fixed_stratified_sample_of_a_large_held_out_split(store, monkeypatch):
+    from analysis import probes
+    from trainers import evaluate
+
+    monkeypatch.setattr(evaluate, "KNN_MAX_QUERIES", 100)  # digits holds out 359 samples
+    rid = store.create_run(RunConfig(**{**FAST, "epochs": 2}), status=st.RUNNING)
+    train_run(store, rid, log=lambda m: None)
+    snaps = store.snapshots(rid)
+    a = store.load_snapshot(rid, snaps[-1].epoch)
+    te = a["is_test"]
+    q = evaluate.knn_query_rows(a["y"][te])
+    assert len(q) == 100 and np.array_equal(q, evaluate.knn_query_rows(a["y"][te]))
+    np.testing.assert_allclose(np.bincount(a["y"][te][q], minlength=10) / 100,
+                               np.bincount(a["y"][te], minlength=10) / te.sum(), atol=0.011)
+    m = snaps[-1].metrics
+    assert m["n_knn_eval"] == 100 and m["n_eval"] == int(te.sum()) > 300
+    want = probes.knn_accuracy(a["rep"][~te], a["y"][~te], a["rep"][te][q], a["y"][te][q])
+    assert m["knn_accuracy"] == pytest.approx(want, abs=1e-12)
+    everyone = probes.knn_accuracy(a["rep"][~te], a["y"][~te], a["rep"][te], a["y"][te])
+    assert abs(m["knn_accuracy"] - everyone) < 0.1  # an estimate of the same figure
+    # the probe's outcome per held-out sample: NaN on training rows and on unsampled held-out rows
+    hit = a["knn_hit"]
+    np.testing.assert_array_equal(np.flatnonzero(np.isfinite(hit)), np.flatnonzero(te)[q])
+    assert np.nanmean(hit) == pytest.approx(m["knn_accuracy"], abs=1e-12)
