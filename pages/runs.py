@@ -37,8 +37,11 @@ edited = st.data_editor(
     disabled=[c for c in cols if c != "select"],
     column_config={
         "select": st.column_config.CheckboxColumn("view", help="open this run on the views"),
-        "kNN acc": st.column_config.NumberColumn(format="%.3f"),
-        "linear acc": st.column_config.NumberColumn(format="%.3f"),
+        "kNN acc": st.column_config.NumberColumn(
+            format="%.3f", help="20-NN (cosine) on the representation, held-out split (at most 5,000 of its samples, "
+                                "a fixed stratified sample, for sets above 25,000 samples)"),
+        "linear acc": st.column_config.NumberColumn(format="%.3f", help="logistic regression on the representation, "
+                                                                       "whole held-out split"),
         "alignment": st.column_config.NumberColumn(format="%.3f"),
         "uniformity": st.column_config.NumberColumn(format="%.3f"),
         "RankMe": st.column_config.NumberColumn(format="%.1f"),

@@ -121,7 +121,8 @@ if run is not None:
               help="Spearman correlation between each training sample's τᵢ and the number of training samples of "
                    "its class. Positive: frequent classes have larger temperatures (iSogCLR's claim).")
     c5.metric("kNN accuracy", f"{m['knn_accuracy']:.3f}" if m.get("knn_accuracy") is not None else "–",
-              help="Held-out split, k = 20, cosine, on the representation.")
+              help="Held-out split (at most 5,000 of its samples, a fixed stratified sample), k = 20, cosine, "
+                   "on the representation.")
 
     left, right = st.columns(2)
     hist = go.Figure(go.Histogram(x=tau[~is_test], nbinsx=40, name="τᵢ", marker={"color": "#4c78a8"}))
