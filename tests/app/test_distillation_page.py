@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-import base64
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from analysis.kernel_sd import make_toy, rbf_kernel, self_distillation_explicit
+from tests.app.apptest import APP, open_page
+from tests.app.apptest import decode as _arr
 from tests.conftest import FAST, kill_store_processes
 from trainers import store as st
 from trainers.config import RunConfig
 from trainers.train import train_run
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 SMALL = {**FAST, "epochs": 2, "hidden_dim": 32, "rep_dim": 16, "proj_dim": 16}
 
 
@@ -46,24 +45,12 @@ def lab(tmp_path_factory):
 
 
 def _app(**state) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    for k, v in state.items():
-        at.session_state[k] = v
-    at.run()
-    at.switch_page("pages/distillation.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page("pages/distillation.py", **state)
 
 
 def _titled(at) -> dict[str, dict]:
     figs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
     return {f["layout"].get("title", {}).get("text", ""): f for f in figs}
-
-
-def _arr(v):
-    if isinstance(v, dict) and "bdata" in v:
-        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
-    return np.asarray(v)
 
 
 def test_teacher_and_student_side_by_side(lab):

@@ -3,22 +3,19 @@ and UMAP maps that cover only a sample (the projection worker's rows above 20,00
 
 from __future__ import annotations
 
-import base64
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
 
+from tests.app.apptest import decode as _arr
+from tests.app.apptest import open_page as _app
 from tests.conftest import FAST, kill_store_processes
 from trainers import projector
 from trainers import store as st
 from trainers.config import RunConfig
 from trainers.train import train_run
 from ui.points import MAX_SVG_POINTS, plot_rows
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
 def test_plot_rows_small_large_and_partly_mapped():
@@ -61,22 +58,6 @@ def big(tmp_path_factory):
     yield s, ids, xy
     kill_store_processes(s)
     mp.undo()
-
-
-def _app(page: str, **state) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    for k, v in state.items():
-        at.session_state[k] = v
-    at.run()
-    at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def _arr(v):
-    if isinstance(v, dict) and "bdata" in v:
-        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
-    return np.asarray(v)
 
 
 def test_embedding_map_draws_a_stated_sample_with_webgl(big):

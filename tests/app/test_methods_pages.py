@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,12 +10,15 @@ from streamlit.testing.v1 import AppTest
 
 from analysis.ordinality import local_target_gap
 from analysis.temperature import class_frequencies, extreme_samples
+from tests.app.apptest import APP
+from tests.app.apptest import chart as _fig
+from tests.app.apptest import decode as _arr
+from tests.app.apptest import open_page as _app
 from tests.conftest import kill_store_processes
 from trainers import store as st
 from trainers.config import RunConfig
 from trainers.train import train_run
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 SMALL = dict(epochs=3, hidden_dim=64, rep_dim=32, proj_dim=16, threads=1)
 LONG_TAIL = dict(dataset="gmm_sphere", imbalance_ratio=10.0, n_samples=1000, n_classes=6, batch_size=128)
 REG_GROUP = "regression peers · test"
@@ -51,30 +51,6 @@ def lab(tmp_path_factory):
     yield s, ids
     kill_store_processes(s)
     mp.undo()
-
-
-def _app(page: str, **state) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    for k, v in state.items():
-        at.session_state[k] = v
-    at.run()
-    at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def _fig(at, key: str) -> dict:
-    for c in at.get("plotly_chart"):
-        if key in c.proto.id:
-            return json.loads(c.proto.spec)
-    raise AssertionError(f"no chart {key!r}; have {[c.proto.id for c in at.get('plotly_chart')]}")
-
-
-def _arr(v):
-    if isinstance(v, dict) and "bdata" in v:
-        a = np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
-        return a.reshape([int(x) for x in str(v["shape"]).split(",")]) if "shape" in v else a
-    return np.asarray(v)
 
 
 def _title(fig: dict, axis: str = "xaxis") -> str:

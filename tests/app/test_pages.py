@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import base64
-import json
-from pathlib import Path
-
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.app.apptest import APP
+from tests.app.apptest import charts as _figs
+from tests.app.apptest import decode as _arr
+from tests.app.apptest import open_page as _app
 from tests.conftest import FAST, kill_store_processes
 from trainers import store as st
 from trainers.config import RunConfig
 from trainers.train import train_run
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
 
 @pytest.fixture(scope="module")
@@ -34,27 +32,6 @@ def lab(tmp_path_factory):
     yield s, ids
     kill_store_processes(s)
     mp.undo()
-
-
-def _app(page: str | None = None, **state) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    for k, v in state.items():
-        at.session_state[k] = v
-    at.run()
-    if page:
-        at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def _figs(at) -> list[dict]:
-    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
-
-
-def _arr(v):
-    if isinstance(v, dict) and "bdata" in v:
-        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"])
-    return np.asarray(v)
 
 
 def test_train_page_form_comes_from_registry(lab):
