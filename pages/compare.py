@@ -13,7 +13,7 @@ from plotly.subplots import make_subplots
 from analysis.geometry import uniformity_optimum
 from trainers import registry
 from ui.data import get_store, metrics_over_epochs, snapshot_arrays, snapshots
-from ui.points import plot_rows
+from ui.points import panel_notes, plot_rows
 from ui.tables import best_marked_table
 from ui.widgets import explain, pick_runs, rerun_on_new_snapshots, runs_with_snapshots
 
@@ -106,7 +106,7 @@ if runs:
         a, xy = arrays[r.id], coords[r.id]
         pts = plot_rows(a["y"], xy, method="map")
         if pts.note:
-            notes.append(f"{r.name}: {pts.note}")
+            notes.append((r.name, pts.note))
         rows = pts.rows
         maps.add_trace(pts.scatter(
             x=xy[rows, 0], y=xy[rows, 1], mode="markers", name=r.name, showlegend=False,
@@ -124,7 +124,7 @@ if runs:
     st.caption(f"{method} of the {space_name}, coloured by {'label' if classification else 'label / target'} on one "
                "colour scale. Circles: training split; ×: held-out split.")
     st.plotly_chart(maps, width="stretch", key="cmp_maps")
-    for note in notes:
+    for note in panel_notes(notes, len(runs)):
         st.caption(note)
     if method == "UMAP" and any(t.endswith("· PCA") for t in titles):
         st.caption("Panels marked PCA: their UMAP is not computed yet (the scheduler does it in the background).")

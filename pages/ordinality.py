@@ -14,7 +14,7 @@ from analysis.ordinality import local_target_gap, target_along_first_pc
 from trainers import registry
 from trainers import store as stmod
 from ui.data import get_store, load_snapshot, metrics_over_epochs, snapshot_arrays, snapshots
-from ui.points import plot_rows
+from ui.points import panel_notes, plot_rows
 from ui.tables import best_marked_table
 from ui.widgets import explain, pick_runs, rerun_on_new_snapshots
 
@@ -137,7 +137,7 @@ if runs:
         values = arr["y"] if colour == "target" else gap_per_sample(str(store.root), r.id, s["epoch"], s["created"], space)
         pts = plot_rows(arr["y"], coords, method="map")
         if pts.note:
-            notes.append(f"{r.name}: {pts.note}")
+            notes.append((r.name, pts.note))
         rows = pts.rows
         fig.add_trace(pts.scatter(
             x=coords[rows, 0], y=coords[rows, 1], mode="markers", name=r.name, showlegend=False,
@@ -157,6 +157,8 @@ if runs:
                 + ("target** (one colour scale)" if colour == "target" else
                    f"local target gap** (k = {GAP_K}; bright = a seam where neighbours disagree in target)"))
     st.plotly_chart(fig, width="stretch", key="ord_maps")
+    for note in panel_notes(notes, len(runs)):
+        st.caption(note)
     st.caption("Circles: training split; ×: held-out split. One colour scale for all maps.")
 
     # --- metrics over epochs ----------------------------------------------------------------
@@ -204,7 +206,7 @@ if runs:
     for i, (r, (y_sorted, _, _)) in enumerate(zip(runs, pcs, strict=True)):
         pts = plot_rows(y_sorted)
         if pts.note:
-            frag_notes.append(f"{r.name}: {pts.note}")
+            frag_notes.append((r.name, pts.note))
         frag.add_trace(pts.scatter(x=pts.rows, y=y_sorted[pts.rows], mode="markers", name=r.name, showlegend=False,
                                   marker={"size": 4, "color": PALETTE[i % len(PALETTE)]},
                                   hovertemplate="rank %{x}<br>target %{y:.3g}<extra></extra>"),
@@ -213,7 +215,7 @@ if runs:
     frag.update_yaxes(title_text="target", matches="y")
     frag.update_layout(height=340 * math.ceil(len(runs) / n_cols(len(runs))) + 30, margin={"t": 60})
     st.plotly_chart(frag, width="stretch", key="ord_fragmentation")
-    for note in frag_notes:
+    for note in panel_notes(frag_notes, len(runs), what="plot"):
         st.caption(note)
     st.caption(f"Held-out samples of the {space_name}, sorted by their coordinate on its first principal component "
                "(oriented so that the target rises). One smooth rise: ordered. A saw-tooth or plateaus: fragments. "

@@ -49,3 +49,17 @@ def plot_rows(labels: np.ndarray, coords: np.ndarray | None = None, *, limit: in
     note = "; ".join(parts) + "." if parts else ""
     scatter = go.Scattergl if len(mapped) > limit or n > limit else go.Scatter
     return PointRows(rows=rows, scatter=scatter, note=note, total=n)
+
+
+def panel_notes(notes: list[tuple[str, str]], n_panels: int, *, what: str = "map") -> list[str]:
+    """Captions for a grid of panels from (panel name, note) pairs: one line per distinct
+    note, naming its panels, or "Each map: ..." when every panel has the same note."""
+    by_note: dict[str, list[str]] = {}
+    for name, note in notes:
+        if note:
+            by_note.setdefault(note, []).append(name)
+    out = []
+    for note, names in by_note.items():
+        who = f"Each {what}" if len(names) == n_panels and n_panels > 1 else ", ".join(names)
+        out.append(f"{who}: {note[0].lower()}{note[1:]}")
+    return out

@@ -15,7 +15,15 @@ from trainers import projector
 from trainers import store as st
 from trainers.config import RunConfig
 from trainers.train import train_run
-from ui.points import MAX_SVG_POINTS, plot_rows
+from ui.points import MAX_SVG_POINTS, panel_notes, plot_rows
+
+
+def test_panel_notes_group_panels_with_the_same_note():
+    same = panel_notes([("a", "Showing x."), ("b", "Showing x.")], 2)
+    assert same == ["Each map: showing x."]
+    mixed = panel_notes([("a", "Showing x."), ("b", ""), ("c", "Showing y."), ("d", "Showing x.")], 4, what="plot")
+    assert mixed == ["a, d: showing x.", "c: showing y."]
+    assert panel_notes([("a", "")], 1) == []
 
 
 def test_plot_rows_small_large_and_partly_mapped():
@@ -87,5 +95,5 @@ def test_compare_maps_of_large_runs_are_samples(big):
     assert [t["type"] for t in maps["data"]] == ["scattergl", "scattergl"]
     assert [len(_arr(t["x"])) for t in maps["data"]] == [MAX_SVG_POINTS, MAX_SVG_POINTS]
     notes = [c.value for c in at.caption]
-    assert any(n.startswith("big 25000: Showing a stratified sample of 10,000 of 25,000") for n in notes)
-    assert "big 12000: Showing a stratified sample of 10,000 of 12,000 points (WebGL)." in notes
+    assert any(n.startswith("big 25000: showing a stratified sample of 10,000 of 25,000") for n in notes)
+    assert "big 12000: showing a stratified sample of 10,000 of 12,000 points (WebGL)." in notes
