@@ -65,10 +65,14 @@ CASES: list[tuple[str, str, tuple[int, ...], str]] = [
     ("crd", "ours", (256, 1024), ""),
     ("supremix", "supremix", (64, 256), ""),
     ("rkd", "rkd", (256, 1024), ""),
+    ("rkd, one (B, B, B) block", "rkd", (256, 1024), ""),  # the angle term unblocked: the pre-blocking code path
     ("PML NTXentLoss", "pml_ntxent", (256, 1024), "nt_xent"),
     ("PML SupConLoss", "pml_supcon", (256, 1024), "supcon"),
     ("LibAUC GCLoss_v1 (iSogCLR)", "libauc", (256, 1024), "isogclr"),
 ]
+
+
+_LAB_SETTINGS: dict[str, int] = {}  # module settings a case changes, as the lab has them
 
 
 def wanted(name: str, sizes: tuple[int, ...], batches: list[int]) -> list[int]:
@@ -138,7 +142,12 @@ def make_case(name: str, b: int) -> Callable[[], None]:
         fn = lambda: L.similarity_distillation(z1, teacher, temperature=0.1)  # noqa: E731
     elif name == "crd":
         fn = lambda: L.crd(z1, teacher, temperature=0.07)  # noqa: E731
-    elif name == "rkd":
+    elif name.startswith("rkd"):
+        from trainers.losses import distillation
+
+        # the lab's blocks of vertices (checkpointed), or every vertex in one block, no checkpointing
+        lab = _LAB_SETTINGS.setdefault("rkd_block", distillation._RKD_BLOCK_ELEMENTS)
+        distillation._RKD_BLOCK_ELEMENTS = 1 << 62 if "one" in name else lab
         fn = lambda: L.rkd(z1, teacher)  # noqa: E731
     elif name == "PML NTXentLoss":
         from pytorch_metric_learning.losses import NTXentLoss
@@ -268,6 +277,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1,
                     help="torch threads (default 1: stable figures on a shared machine; 0 = torch's default)")
     ap.add_argument("--no-memory", action="store_true", help="skip the memory pass (a fresh process per case)")
+    ap.add_argument("--groups", default="", help="only these case groups, comma-separated (e.g. rkd,supremix)")
     ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     ap.add_argument("--mem-child", nargs=2, help=argparse.SUPPRESS)
     a = ap.parse_args()
@@ -288,7 +298,8 @@ def main() -> None:
           f"forward + backward, median of up to {a.repeats} calls; memory limit {a.mem_gb:g} GB per child; "
           f"load average at start {load0[0]:.2f} {load0[1]:.2f} {load0[2]:.2f}")
     rows: list[dict] = []
-    for group in dict.fromkeys(grp for _, grp, _, _ in CASES):
+    only = {g for g in a.groups.split(",") if g}
+    for group in dict.fromkeys(grp for _, grp, _, _ in CASES if not only or grp in only):
         got = _run_group(group, batches, a.repeats, a.budget, a.mem_gb, a.timeout)
         for r in got:
             if "median_s" in r and not a.no_memory:

@@ -22,6 +22,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
 Reduction = Literal["mean", "none"]
 FeatureKind = Literal["mse", "cosine"]
@@ -430,11 +431,48 @@ def _rkd_distances(z: Tensor) -> Tensor:
     return d / off.mean().clamp_min(1e-12)
 
 
-def _rkd_angles(z: Tensor) -> Tensor:
-    """(B, D) -> (B, B, B) with a[j, i, k] = cos of the angle at vertex j of triangle
-    (z_i, z_j, z_k) = <e_ji, e_jk>, e_ji = (z_i - z_j) / ||z_i - z_j||."""
-    e = F.normalize(z.unsqueeze(0) - z.unsqueeze(1), dim=2, eps=1e-12)  # e[j, i] = unit(z_i - z_j)
-    return torch.bmm(e, e.transpose(1, 2))  # (B, B, B): [j, i, k]
+def _rkd_angles(z: Tensor, vertices: slice = slice(None)) -> Tensor:
+    """(B, D) -> (V, B, B) with a[j, i, k] = cos of the angle at vertex j of triangle
+    (z_i, z_j, z_k) = <e_ji, e_jk>, e_ji = (z_i - z_j) / ||z_i - z_j||, for the vertices
+    j in ``vertices`` (all B by default)."""
+    e = F.normalize(z.unsqueeze(0) - z[vertices].unsqueeze(1), dim=2, eps=1e-12)  # e[j, i] = unit(z_i - z_j)
+    return torch.bmm(e, e.transpose(1, 2))  # (V, B, B): [j, i, k]
+
+
+# elements of one (vertices, B, B) block of the angle term: 16M float32 = 64 MB per tensor; up to
+# B = 256 the whole term is one block (no checkpointing, no recomputation)
+_RKD_BLOCK_ELEMENTS = 1 << 24
+
+
+def _rkd_angle_block(zs: Tensor, t: Tensor, start: int, stop: int) -> Tensor:
+    """Sum over distinct (i, k), both != j, of h(psi_A^s(i, j, k) - psi_A^t(i, j, k)) for
+    each vertex j in [start, stop): shape (stop - start,)."""
+    b = zs.shape[0]
+    h = F.smooth_l1_loss(_rkd_angles(zs, slice(start, stop)), _rkd_angles(t, slice(start, stop)), reduction="none")
+    ar = torch.arange(b, device=zs.device)
+    js = torch.arange(start, stop, device=zs.device)
+    valid = (ar[None, :, None] != ar[None, None, :]) & (ar[None, :, None] != js[:, None, None]) \
+        & (ar[None, None, :] != js[:, None, None])  # i != k, i != j, k != j
+    return (h * valid).sum(dim=(1, 2))
+
+
+def _rkd_angle_sums(zs: Tensor, t: Tensor) -> Tensor:
+    """The angle term's per-vertex sums, (B,), in blocks of vertices of at most
+    ``_RKD_BLOCK_ELEMENTS`` angles each. With autograd on, each block is checkpointed
+    (recomputed in the backward pass), so memory stays at a few blocks: B = 1,024 needs
+    a few hundred MB instead of several (B, B, B) tensors of 4 GB each."""
+    b = zs.shape[0]
+    rows = max(1, _RKD_BLOCK_ELEMENTS // (b * b))
+    if rows >= b:
+        return _rkd_angle_block(zs, t, 0, b)
+    parts = []
+    for start in range(0, b, rows):
+        stop = min(b, start + rows)
+        if zs.requires_grad and torch.is_grad_enabled():
+            parts.append(checkpoint(_rkd_angle_block, zs, t, start, stop, use_reentrant=False))
+        else:
+            parts.append(_rkd_angle_block(zs, t, start, stop))
+    return torch.cat(parts)
 
 
 def rkd(
@@ -490,10 +528,7 @@ def rkd(
         hd = F.smooth_l1_loss(_rkd_distances(zs), _rkd_distances(t), reduction="none")  # (B, B)
         per_sample = per_sample + distance_weight * _off_diagonal(hd).mean(dim=1)
     if angle_weight != 0:
-        ha = F.smooth_l1_loss(_rkd_angles(zs), _rkd_angles(t), reduction="none")  # (B, B, B)
-        eye = torch.eye(b, dtype=torch.bool, device=zs.device)
-        valid = ~(eye.unsqueeze(0) | eye.unsqueeze(2) | eye.unsqueeze(1))  # i, j, k distinct
-        ha_sum = (ha * valid).sum(dim=(1, 2))  # sum over the two outer points, vertex fixed
+        ha_sum = _rkd_angle_sums(zs, t)  # (B,): sum over the two outer points, vertex fixed
         per_sample = per_sample + angle_weight * ha_sum / ((b - 1) * (b - 2))
     return _reduce(per_sample, reduction)
 
