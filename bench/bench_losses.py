@@ -63,7 +63,7 @@ CASES: list[tuple[str, str, tuple[int, ...], str]] = [
     ("kd", "ours", (256, 1024), ""),
     ("similarity_distillation", "ours", (256, 1024), ""),
     ("crd", "ours", (256, 1024), ""),
-    ("supremix", "supremix", (64, 256), ""),
+    ("supremix", "supremix", (64, 256, 1024), ""),
     ("rkd", "rkd", (256, 1024), ""),
     ("rkd, one (B, B, B) block", "rkd", (256, 1024), ""),  # the angle term unblocked: the pre-blocking code path
     ("PML NTXentLoss", "pml_ntxent", (256, 1024), "nt_xent"),
@@ -76,9 +76,9 @@ _LAB_SETTINGS: dict[str, int] = {}  # module settings a case changes, as the lab
 
 
 def wanted(name: str, sizes: tuple[int, ...], batches: list[int]) -> list[int]:
-    """Batch sizes a case runs at: the requested ones it supports (SupReMix: 64 and 256)."""
+    """Batch sizes a case runs at: the requested ones it supports (SupReMix also at 64)."""
     if name == "supremix":
-        return [64, 256] if 256 in batches else [64]
+        return [64] + [b for b in (256, 1024) if b in batches]
     return [b for b in sizes if b in batches]
 
 
