@@ -63,6 +63,11 @@ def knn_predict(
     xtr, xte = _check_split(train_x, test_x)
     ytr = _as_targets(train_y, name="train_y", n=xtr.shape[0])
     _check_k(k, xtr.shape[0])
+    return _knn_predict(xtr, ytr, xte, k)
+
+
+def _knn_predict(xtr: torch.Tensor, ytr: np.ndarray, xte: torch.Tensor, k: int) -> np.ndarray:
+    """:func:`knn_predict` on checked inputs."""
     classes, ytr_codes = np.unique(ytr, return_inverse=True)
     idx, dist = _nearest_neighbours(xte, xtr, k, metric="cosine", self_first=False)
     codes = torch.from_numpy(ytr_codes.reshape(-1).astype(np.int64)).to(idx.device)[idx]
@@ -103,9 +108,10 @@ def knn_accuracy(
     float in [0, 1]
     """
     xtr, xte = _check_split(train_x, test_x)
+    ytr = _as_targets(train_y, name="train_y", n=xtr.shape[0])
     yte = _as_targets(test_y, name="test_y", n=xte.shape[0])
-    pred = knn_predict(train_x, train_y, test_x, k=k)
-    return float(np.mean(pred == yte))
+    _check_k(k, xtr.shape[0])
+    return float(np.mean(_knn_predict(xtr, ytr, xte, k) == yte))
 
 
 def linear_probe_accuracy(

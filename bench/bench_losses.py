@@ -47,6 +47,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.memtools import reset_peak, rss_kib  # noqa: E402
+
 D = 128
 BASELINE = "nt_xent"
 # (case, group run in one child process, batch sizes it runs at, reference of which case)
@@ -80,20 +82,6 @@ def wanted(name: str, sizes: tuple[int, ...], batches: list[int]) -> list[int]:
     if name == "supremix":
         return [64] + [b for b in (256, 1024) if b in batches]
     return [b for b in sizes if b in batches]
-
-
-def _rss_kib() -> int:
-    with open("/proc/self/statm") as fh:
-        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") // 1024
-
-
-def _reset_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def make_case(name: str, b: int) -> Callable[[], None]:
@@ -221,8 +209,8 @@ def _mem_child(name: str, b: int) -> None:
     allocations are returned to the system when freed (MALLOC_MMAP_THRESHOLD_, set by the
     parent), so the figure is what the call needs, not what an earlier call left behind."""
     step = make_case(name, b)
-    rss0 = _rss_kib()
-    exact = _reset_peak()
+    rss0 = rss_kib()
+    exact = reset_peak()
     try:
         step()
         step()

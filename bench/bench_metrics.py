@@ -42,26 +42,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from bench.memtools import reset_peak, rss_kib  # noqa: E402
+
 REPEATS = 5
-
-
-def _rss_kib() -> int:
-    """Current resident set size in KiB (Linux /proc; falls back to ru_maxrss)."""
-    try:
-        with open("/proc/self/statm") as fh:
-            pages = int(fh.read().split()[1])
-        return pages * os.sysconf("SC_PAGE_SIZE") // 1024
-    except OSError:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-
-def _reset_peak() -> bool:
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
 
 
 def _pdist_uniformity(z: torch.Tensor, t: float = 2.0) -> float:
@@ -102,9 +85,9 @@ def _child(name: str, n: int, d: int) -> None:
     """Run one case in this process and print one JSON line."""
     _make_case(name, 64, min(d, 16))()  # warm-up on a tiny input: lazy imports, thread pools
     fn = _make_case(name, n, d)
-    rss_before = _rss_kib()
+    rss_before = rss_kib()
     maxrss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    reset = _reset_peak()
+    reset = reset_peak()
     times, value = [], math.nan
     for _ in range(REPEATS):
         start = time.perf_counter()

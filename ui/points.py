@@ -47,7 +47,7 @@ def plot_rows(labels: np.ndarray, coords: np.ndarray | None = None, *, limit: in
     elif parts:
         parts.insert(0, f"Showing {len(rows):,} of {n:,} points")
     note = "; ".join(parts) + "." if parts else ""
-    scatter = go.Scattergl if len(mapped) > limit or n > limit else go.Scatter
+    scatter = go.Scattergl if n > limit else go.Scatter
     return PointRows(rows=rows, scatter=scatter, note=note, total=n)
 
 

@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 
+from analysis.ordinality import local_target_gap
 from tests.app.apptest import decode as _arr
 from tests.app.apptest import open_page as _app
 from tests.conftest import FAST, kill_store_processes
@@ -44,8 +45,8 @@ def test_plot_rows_small_large_and_partly_mapped():
 
 @pytest.fixture(scope="module")
 def big(tmp_path_factory):
-    """Two short runs on generated data: 25,000 points (its UMAP covers a 20,000-point sample)
-    and 12,000 points (PCA only)."""
+    """Short runs on generated data: 25,000 points (its UMAP covers a 20,000-point sample),
+    12,000 points (PCA only), and a 12,000-sample regression run."""
     root = tmp_path_factory.mktemp("big_store")
     mp = pytest.MonkeyPatch()
     mp.setenv("LAB_STORE", str(root))
@@ -57,6 +58,10 @@ def big(tmp_path_factory):
         rid = s.create_run(cfg, status=st.RUNNING)
         train_run(s, rid, log=lambda m: None)
         ids[n] = rid
+    cfg = RunConfig(**{**FAST, "dataset": "swiss_roll", "loss": "l1", "n_samples": 12_000, "epochs": 1,
+                       "batch_size": 512, "name": "swiss 12000"})
+    ids["swiss"] = s.create_run(cfg, status=st.RUNNING)
+    train_run(s, ids["swiss"], log=lambda m: None)
     snap = s.load_snapshot(ids[25_000], 1)
     assert len(snap["y"]) == 25_000
     rows = projector.map_rows(snap["y"], len(snap["y"]))
@@ -97,3 +102,18 @@ def test_compare_maps_of_large_runs_are_samples(big):
     notes = [c.value for c in at.caption]
     assert any(n.startswith("big 25000: showing a stratified sample of 10,000 of 25,000") for n in notes)
     assert "big 12000: showing a stratified sample of 10,000 of 12,000 points (WebGL)." in notes
+
+
+def test_ordinality_local_gap_is_computed_among_the_drawn_points(big):
+    s, ids, _ = big
+    at = _app("pages/ordinality.py", ord_runs=[ids["swiss"]], ord_colour="local gap", ord_space="rep",
+              ord_method="PCA")
+    fig = next(json.loads(c.proto.spec) for c in at.get("plotly_chart") if "ord_maps" in c.proto.id)
+    t = fig["data"][0]
+    assert t["type"] == "scattergl"
+    colours = _arr(t["marker"]["color"])
+    assert len(colours) == MAX_SVG_POINTS and np.isfinite(colours).all()
+    snap = s.load_snapshot(ids["swiss"], 1)
+    rows = plot_rows(snap["y"], snap["pca_rep"]).rows
+    np.testing.assert_allclose(colours, local_target_gap(snap["rep"][rows], snap["y"][rows], k=10), rtol=1e-5)
+    assert any("neighbours are among the points drawn" in m.value for m in at.markdown)
