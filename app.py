@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from trainers import store as stmod
-from ui.data import ensure_scheduler_throttled, get_store
+from ui.data import ensure_scheduler_throttled, get_store, show_store_error
 
 st.set_page_config(page_title="Embedding Geometry Lab", page_icon=":material/explore:", layout="wide")
 
@@ -33,12 +33,29 @@ nav = st.navigation(PAGES)
 
 store = get_store()
 ensure_scheduler_throttled(store)
-with st.sidebar:
-    st.markdown("### :material/explore: Embedding Geometry Lab")
-    runs = store.list_runs()
+
+
+@st.fragment(run_every=2.0)
+def run_counts() -> None:
+    """The store's run counts, refreshed every two seconds while the page is open."""
+    try:
+        runs = store.list_runs()
+    except stmod.StoreError:
+        return
     n_run = sum(r.status == stmod.RUNNING for r in runs)
     n_q = sum(r.status == stmod.QUEUED for r in runs)
     st.caption(f"{len(runs)} runs · {n_run} running · {n_q} queued")
-    st.caption(f"Store: `{store.root}`")
 
-nav.run()
+
+with st.sidebar:
+    st.markdown("### :material/explore: Embedding Geometry Lab")
+    run_counts()
+    st.caption(f"Store: `{store.root}`")
+    health = store.health()
+    if health["message"]:
+        st.warning(health["message"], icon=":material/warning:")
+
+try:
+    nav.run()
+except stmod.StoreError as e:  # a damaged snapshot or run, a full disk: say what and what to do
+    show_store_error(e)

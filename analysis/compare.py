@@ -11,7 +11,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-__all__ = ["HIGHER_IS_BETTER", "LOWER_IS_BETTER", "metric_goal", "best_index", "best_per_column"]
+__all__ = ["HIGHER_IS_BETTER", "LOWER_IS_BETTER", "metric_goal", "best_index", "best_per_column",
+           "config_differences"]
 
 HIGHER_IS_BETTER = frozenset({
     "knn_accuracy", "knn_accuracy_emb", "linear_accuracy", "linear_r2",
@@ -73,4 +74,18 @@ def best_per_column(table: Mapping[str, Sequence[float | None]]) -> dict[str, in
         i = best_index(list(values), goal)
         if i is not None:
             out[name] = i
+    return out
+
+
+def config_differences(configs: Sequence[Mapping[str, object]], *,
+                       ignore: frozenset[str] = frozenset({"name", "group", "teacher"})) -> dict[str, list[object]]:
+    """The settings that differ between runs: key -> one value per config (``None`` where a
+    config lacks the key), for every key whose values are not all equal, in the order of
+    the first config's keys. Tells apart runs whose names are alike (a sweep's runs)."""
+    keys = list(dict.fromkeys(k for c in configs for k in c if k not in ignore))
+    out: dict[str, list[object]] = {}
+    for k in keys:
+        vals = [c.get(k) for c in configs]
+        if any(v != vals[0] for v in vals[1:]):
+            out[k] = vals
     return out

@@ -6,8 +6,9 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from analysis.geometry import uniformity_optimum
-from ui.data import get_store, metrics_over_epochs
-from ui.widgets import explain, pick_runs
+from ui.data import get_store, metrics_over_epochs, run_colours
+from ui.text import plot_escape
+from ui.widgets import explain, pick_runs, rerun_on_new_snapshots
 
 store = get_store()
 st.title("Alignment & Uniformity")
@@ -26,11 +27,12 @@ explain(
 )
 
 
-@st.fragment(run_every=2.0)
 def view() -> None:
     runs = pick_runs(store, "au_runs")
     if not runs:
         return
+    rerun_on_new_snapshots(store, runs)
+    colours = run_colours(store)
     fig = go.Figure()
     n_eval = []
     rows = []
@@ -40,10 +42,10 @@ def view() -> None:
             continue
         n_eval += [int(v) for v in df.get("n_eval", []) if v == v]
         fig.add_trace(go.Scatter(
-            x=df["uniformity"], y=df["alignment"], mode="lines+markers+text", name=r.name,
+            x=df["uniformity"], y=df["alignment"], mode="lines+markers+text", name=plot_escape(r.name),
             text=[f"{int(e)}" for e in df["epoch"]], textposition="top center", textfont={"size": 9},
             customdata=df["epoch"], hovertemplate="epoch %{customdata}<br>uniformity %{x:.3f}<br>alignment %{y:.3f}<extra>%{fullData.name}</extra>",
-            marker={"size": 8},
+            marker={"size": 8, "color": colours.get(r.id)}, line={"color": colours.get(r.id)},
         ))
         last = df.iloc[-1]
         rows.append({"run": r.name, "epoch": int(last["epoch"]), "alignment": last["alignment"], "uniformity": last["uniformity"],
@@ -53,7 +55,7 @@ def view() -> None:
                   annotation_position="top right")
     fig.update_yaxes(rangemode="tozero")
     fig.update_layout(xaxis_title="uniformity (lower = more uniform)", yaxis_title="alignment (lower = better aligned)",
-                      height=520, legend={"orientation": "h", "y": -0.2}, margin={"t": 30})
+                      height=520, legend={"orientation": "h", "y": -0.2}, margin={"t": 30}, showlegend=True)
     st.plotly_chart(fig, width="stretch", key="au_chart")
     st.caption("Numbers on the points are epochs (0 = before training). Runs share the axes.")
     if rows:

@@ -6,8 +6,16 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
-from ui.data import get_store, metrics_over_epochs, snapshot_arrays, snapshots
-from ui.widgets import explain, pick_runs
+from ui.data import (
+    get_store,
+    metrics_over_epochs,
+    run_colours,
+    snapshot_arrays,
+    snapshot_at_or_before,
+    snapshots,
+)
+from ui.text import plot_escape
+from ui.widgets import epoch_slider, explain, pick_runs, rerun_on_new_snapshots
 
 store = get_store()
 st.title("Dimensional Collapse")
@@ -27,21 +35,21 @@ explain(
 
 runs = pick_runs(store, "dc_runs")
 if runs:
+    rerun_on_new_snapshots(store, runs)
+    colours = run_colours(store)
     space = st.radio("Space", ["embedding (projector output)", "representation (encoder output)"], horizontal=True,
                      key="dc_space")
     key = "emb" if space.startswith("embedding") else "rep"
     all_epochs = sorted({s["epoch"] for r in runs for s in snapshots(store, r.id)})
-    epoch = st.select_slider("Epoch", options=all_epochs, value=all_epochs[-1], key="dc_epoch") if len(all_epochs) > 1 else all_epochs[0]
+    epoch = epoch_slider("Epoch", all_epochs, key="dc_epoch")
     fig = go.Figure()
     for r in runs:
-        snaps = {s["epoch"]: s for s in snapshots(store, r.id)}
-        if not snaps:
-            continue
-        e = max((x for x in snaps if x <= epoch), default=min(snaps))
-        arr = snapshot_arrays(store, r.id, e, snaps[e]["created"])
+        snap = snapshot_at_or_before(store, r.id, epoch)
+        e = snap["epoch"]
+        arr = snapshot_arrays(store, r.id, e, snap["created"])
         lam = arr[f"spectrum_{key}"]
         fig.add_trace(go.Scatter(x=np.arange(1, len(lam) + 1), y=lam, mode="lines+markers", marker={"size": 4},
-                                 name=f"{r.name} (epoch {e})"))
+                                 line={"color": colours.get(r.id)}, name=plot_escape(f"{r.name} (epoch {e})")))
     fig.update_layout(yaxis_type="log", xaxis_title="rank k", yaxis_title="eigenvalue λ_k (log scale)",
                       height=430, legend={"orientation": "h", "y": -0.25}, margin={"t": 30},
                       title=f"Covariance spectrum · {space}")
@@ -53,11 +61,13 @@ if runs:
         if df.empty:
             continue
         col = "rankme" if key == "rep" else "rankme_emb"
-        fig2.add_trace(go.Scatter(x=df["epoch"], y=df[col], mode="lines+markers", name=f"{r.name} · RankMe"))
+        fig2.add_trace(go.Scatter(x=df["epoch"], y=df[col], mode="lines+markers",
+                                  line={"color": colours.get(r.id)}, name=plot_escape(f"{r.name} · RankMe")))
         ecol = f"erank_cov_{key}"
         if ecol in df:
-            fig2.add_trace(go.Scatter(x=df["epoch"], y=df[ecol], mode="lines", line={"dash": "dot"},
-                                      name=f"{r.name} · effective rank (covariance)"))
+            fig2.add_trace(go.Scatter(x=df["epoch"], y=df[ecol], mode="lines",
+                                      line={"dash": "dot", "color": colours.get(r.id)},
+                                      name=plot_escape(f"{r.name} · effective rank (covariance)")))
     fig2.update_layout(xaxis_title="epoch", yaxis_title="effective rank", height=360, margin={"t": 30},
                        legend={"orientation": "h", "y": -0.3}, title="Effective rank over epochs")
     st.plotly_chart(fig2, width="stretch", key="dc_rank")

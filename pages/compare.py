@@ -1,23 +1,31 @@
-"""Compare: 2 to 6 runs (or a sweep's group) as small multiples on shared axes, and a table of
+"""Compare: 2 to 12 runs (or a sweep's group) as small multiples on shared axes, and a table of
 final metrics with the best value per column marked."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
-from plotly.subplots import make_subplots
 
+from analysis.compare import config_differences
 from analysis.geometry import uniformity_optimum
 from trainers import registry
-from ui.data import get_store, metrics_over_epochs, snapshot_arrays, snapshots
+from ui.colours import SEQUENTIAL, class_colour
+from ui.data import (
+    get_store,
+    metrics_over_epochs,
+    run_colours,
+    snapshot_arrays,
+    snapshot_at_or_before,
+    snapshots,
+)
+from ui.panel_grid import cell, panel_title, titled_grid
 from ui.points import panel_notes, plot_rows
 from ui.tables import best_marked_table
-from ui.widgets import explain, pick_runs, rerun_on_new_snapshots, runs_with_snapshots
+from ui.text import md_escape, plot_escape
+from ui.widgets import epoch_slider, explain, pick_runs, rerun_on_new_snapshots, runs_with_snapshots
 
-MAX_RUNS = 6
+MAX_RUNS = 12
 NO_GROUP = "(choose runs)"
 HANDOFF = "lab_compare_group"  # set by the Train page when it launches a sweep preset
 
@@ -51,14 +59,22 @@ if group == NO_GROUP:
 else:
     members = store.list_runs(group=group)
     with_snaps = {r.id for r in runs_with_snapshots(store)}
-    runs = [r for r in reversed(members) if r.id in with_snaps][:MAX_RUNS]  # launch order
-    waiting = len(members) - len([r for r in members if r.id in with_snaps])
-    note = f"Group **{group}**: {len(members)} runs"
+    ready = [r for r in reversed(members) if r.id in with_snaps]  # launch order
+    waiting = len(members) - len(ready)
+    note = f"Group **{md_escape(group)}**: {len(members)} runs"
     if waiting:
         note += f", {waiting} without a snapshot yet (they appear as soon as they have one)"
-    if len([r for r in members if r.id in with_snaps]) > MAX_RUNS:
-        note += f"; showing the first {MAX_RUNS}"
     st.markdown(note + ".")
+    runs = ready
+    if len(ready) > MAX_RUNS:
+        by_id = {r.id: r for r in ready}
+        if any(i not in by_id for i in st.session_state.get("cmp_group_runs", [])):
+            st.session_state.pop("cmp_group_runs")
+        picked = st.multiselect(
+            f"This group has {len(ready)} runs with snapshots; the page shows {MAX_RUNS} at a time: choose which",
+            list(by_id), default=list(by_id)[:MAX_RUNS], max_selections=MAX_RUNS, key="cmp_group_runs",
+            format_func=lambda i: by_id[i].name)
+        runs = [by_id[i] for i in picked]
     if not runs:
         st.info("No run of this group has a snapshot yet: the page updates itself as they arrive.")
     rerun_on_new_snapshots(store, members)
@@ -66,20 +82,16 @@ else:
 if runs:
     if group == NO_GROUP:
         rerun_on_new_snapshots(store, runs)
+    colours = run_colours(store)
     all_epochs = sorted({s["epoch"] for r in runs for s in snapshots(store, r.id)})
     c1, c2, c3 = st.columns([3, 2, 2])
-    epoch = c1.select_slider("Epoch", options=all_epochs, value=all_epochs[-1], key="cmp_epoch") if len(all_epochs) > 1 else all_epochs[0]
+    epoch = epoch_slider("Epoch", all_epochs, key="cmp_epoch", container=c1)
     space = c2.radio("Space", ["emb", "rep"], format_func={"emb": "embedding", "rep": "representation"}.get,
                      horizontal=True, key="cmp_space")
     method = c3.radio("Method", ["UMAP", "PCA"], horizontal=True, key="cmp_method")
     space_name = "embedding" if space == "emb" else "representation"
 
-    def at_or_before(run_id: str) -> dict:
-        snaps = snapshots(store, run_id)
-        before = [s for s in snaps if s["epoch"] <= epoch]
-        return before[-1] if before else snaps[0]
-
-    snaps = {r.id: at_or_before(r.id) for r in runs}
+    snaps = {r.id: snapshot_at_or_before(store, r.id, epoch) for r in runs}
     arrays = {r.id: snapshot_arrays(store, r.id, snaps[r.id]["epoch"], snaps[r.id]["created"]) for r in runs}
     tasks = {registry.DATASETS[r.config["dataset"]].task for r in runs if r.config.get("dataset") in registry.DATASETS}
     classification = tasks == {"classification"}
@@ -89,44 +101,60 @@ if runs:
     same_axes = st.toggle("Same axis ranges for every map", value=True, key="cmp_same_axes",
                           help="Off: each map zooms to its own points (maps of runs whose embeddings are not "
                                "normalised can differ in scale by orders of magnitude).")
-    titles, coords = [], {}
+    titles, coords, fell_back = [], {}, False
     for r in runs:
         e = snaps[r.id]["epoch"]
         xy = store.projection(r.id, e, space, "umap") if method == "UMAP" else None
         shown = "UMAP" if xy is not None else "PCA"
         coords[r.id] = xy if xy is not None else arrays[r.id][f"pca_{space}"]
-        titles.append(f"<b>{r.name}</b><br>{r.config['loss']} · epoch {e}" + (f" · {shown}" if shown != method else ""))
-    cols = 2 if len(runs) == 4 else min(len(runs), 3)
-    n_rows = math.ceil(len(runs) / cols)
-    maps = make_subplots(rows=n_rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.04,
-                         vertical_spacing=0.16 if n_rows > 1 else 0.1,
-                         shared_xaxes="all" if same_axes else False, shared_yaxes="all" if same_axes else False)
+        fell_back |= shown != method
+        titles.append(panel_title(r.name, f"{r.config['loss']} · epoch {e}" + (f" · {shown}" if shown != method else ""),
+                                  n=len(runs)))
+    maps = titled_grid(titles, panel_px=330)
+    if same_axes:
+        maps.update_xaxes(matches="x")
+        maps.update_yaxes(matches="y")
     notes = []
+    classes = np.unique(np.concatenate([arrays[r.id]["y"] for r in runs])) if classification else np.array([])
     for i, r in enumerate(runs):
         a, xy = arrays[r.id], coords[r.id]
         pts = plot_rows(a["y"], xy, method="map")
         if pts.note:
             notes.append((r.name, pts.note))
         rows = pts.rows
-        maps.add_trace(pts.scatter(
-            x=xy[rows, 0], y=xy[rows, 1], mode="markers", name=r.name, showlegend=False,
-            marker={"size": 4, "color": a["y"][rows], "coloraxis": "coloraxis",
-                    "symbol": np.where(a["is_test"][rows], "x", "circle")},
-            customdata=np.stack([a["index"][rows], a["y"][rows]], 1),
-            hovertemplate="index %{customdata[0]}<br>label/target %{customdata[1]:.3g}<extra>" + r.name + "</extra>",
-        ), row=i // cols + 1, col=i % cols + 1)
+        where = cell(i, len(runs))
+        if classification:  # one trace per class: a qualitative palette, one legend for every panel
+            for k, c in enumerate(classes):
+                sel = rows[a["y"][rows] == c]
+                maps.add_trace(pts.scatter(
+                    x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=str(c), legendgroup=str(c), showlegend=i == 0,
+                    marker={"size": 4, "color": class_colour(k, len(classes)),
+                            "symbol": np.where(a["is_test"][sel], "x", "circle")},
+                    customdata=np.stack([a["index"][sel], a["y"][sel]], 1),
+                    hovertemplate="index %{customdata[0]}<br>label %{customdata[1]}<extra>" + plot_escape(r.name)
+                                  + "</extra>",
+                ), **where)
+        else:
+            maps.add_trace(pts.scatter(
+                x=xy[rows, 0], y=xy[rows, 1], mode="markers", name=plot_escape(r.name), showlegend=False,
+                marker={"size": 4, "color": a["y"][rows], "coloraxis": "coloraxis",
+                        "symbol": np.where(a["is_test"][rows], "x", "circle")},
+                customdata=np.stack([a["index"][rows], a["y"][rows]], 1),
+                hovertemplate="index %{customdata[0]}<br>target %{customdata[1]:.3g}<extra>" + plot_escape(r.name)
+                              + "</extra>",
+            ), **where)
     maps.update_xaxes(showticklabels=same_axes)
     maps.update_yaxes(showticklabels=same_axes)
-    maps.update_layout(
-        height=360 * n_rows + 30, margin={"t": 60},
-        coloraxis={"colorscale": "Turbo" if classification else "Viridis",
-                   "colorbar": {"title": "label" if classification else "label / target"}})
-    st.caption(f"{method} of the {space_name}, coloured by {'label' if classification else 'label / target'} on one "
-               "colour scale. Circles: training split; ×: held-out split.")
+    maps.update_layout(legend={"title": "label"})
+    if not classification:
+        maps.update_layout(coloraxis={"colorscale": SEQUENTIAL, "colorbar": {"title": "target"}})
+    st.caption(f"{method} of the {space_name}, coloured by {'label' if classification else 'target'}"
+               + (" (one colour per class)" if classification else " on one colour scale")
+               + ". Circles: training split; ×: held-out split.")
     st.plotly_chart(maps, width="stretch", key="cmp_maps")
     for note in panel_notes(notes, len(runs)):
         st.caption(note)
-    if method == "UMAP" and any(t.endswith("· PCA") for t in titles):
+    if fell_back:
         st.caption("Panels marked PCA: their UMAP is not computed yet (the scheduler does it in the background).")
 
     # --- spectra and alignment-uniformity -----------------------------------------------------
@@ -135,7 +163,8 @@ if runs:
     for r in runs:
         lam = arrays[r.id][f"spectrum_{space}"]
         spec.add_trace(go.Scatter(x=np.arange(1, len(lam) + 1), y=lam, mode="lines+markers", marker={"size": 4},
-                                  name=f"{r.name} (epoch {snaps[r.id]['epoch']})"))
+                                  line={"color": colours.get(r.id)}, legendgroup=r.id,
+                                  name=plot_escape(f"{r.name} (epoch {snaps[r.id]['epoch']})")))
     spec.update_layout(yaxis_type="log", xaxis_title="rank k", yaxis_title="eigenvalue λ_k (log scale)", height=440,
                        title=f"Covariance spectra · {space_name}", margin={"t": 40},
                        legend={"orientation": "h", "y": -0.25})
@@ -149,8 +178,9 @@ if runs:
             continue
         df = df[df["epoch"] <= max(epoch, int(df["epoch"].min()))]
         n_eval += [int(v) for v in df.get("n_eval", []) if v == v]
-        au.add_trace(go.Scatter(x=df["uniformity"], y=df["alignment"], mode="lines+markers", name=r.name,
-                                customdata=df["epoch"], marker={"size": 7},
+        au.add_trace(go.Scatter(x=df["uniformity"], y=df["alignment"], mode="lines+markers", name=plot_escape(r.name),
+                                customdata=df["epoch"], marker={"size": 7, "color": colours.get(r.id)},
+                                line={"color": colours.get(r.id)}, legendgroup=r.id,
                                 hovertemplate="epoch %{customdata}<br>uniformity %{x:.3f}<br>alignment %{y:.3f}"
                                               "<extra>%{fullData.name}</extra>"))
     au.add_vline(x=uniformity_optimum(max(n_eval) if n_eval else 1000), line_dash="dash", line_color="gray")
@@ -164,16 +194,19 @@ if runs:
 
     # --- table -----------------------------------------------------------------------------
     st.subheader("Metrics")
+    differs = config_differences([r.config for r in runs])
     best_marked_table(
         [r.name for r in runs], [snaps[r.id]["metrics"] for r in runs],
         {"knn_accuracy": "kNN acc", "linear_accuracy": "linear acc", "knn_mae": "kNN MAE", "linear_mae": "linear MAE",
          "linear_r2": "linear R²", "rank_correlation": "rank corr", "alignment": "alignment",
          "uniformity": "uniformity", "rankme": "RankMe"},
         key="cmp_table",
-        leading={"loss": [r.config["loss"] for r in runs],
-                 **({"dataset": [r.config["dataset"] for r in runs]} if len({r.config["dataset"] for r in runs}) > 1 else {}),
-                 "epoch": [snaps[r.id]["epoch"] for r in runs]},
+        leading={"epoch": [snaps[r.id]["epoch"] for r in runs],
+                 **{k: ["–" if v is None else str(v) for v in vals] for k, vals in differs.items()}},
     )
+    if differs:
+        st.caption("Columns after the run name: the settings in which these runs differ ("
+                   + ", ".join(differs) + ").")
     if len(tasks) > 1:
         st.caption("These runs mix classification and regression datasets: accuracies and errors are not comparable "
                    "across them.")

@@ -11,9 +11,19 @@ import streamlit as st
 from analysis.kernel_sd import toy_experiment
 from trainers import store as stmod
 from trainers.config import RunConfig
-from ui.data import get_store, metrics_over_epochs, run_label, snapshot_arrays, snapshots
+from ui.colours import CLASS_PALETTE as PALETTE
+from ui.colours import class_colour
+from ui.data import (
+    get_store,
+    metrics_over_epochs,
+    run_colours,
+    run_label,
+    snapshot_arrays,
+    snapshots,
+)
 from ui.points import plot_rows
-from ui.widgets import explain, runs_with_snapshots
+from ui.text import md_escape, plot_escape
+from ui.widgets import epoch_slider, explain, rerun_on_new_snapshots, runs_with_snapshots
 
 store = get_store()
 st.title("Distillation")
@@ -21,7 +31,6 @@ st.caption("How a student's geometry comes to resemble its teacher's, or fails t
            "**Distillation** presets on the Train page, or `python -m trainers train --teacher RUN --distill kd ...`.")
 
 STUDENT_KEYS = ("dataset", "encoder", "hidden_dim", "rep_dim", "proj_dim", "loss", "label_fraction")
-PALETTE = px.colors.qualitative.D3
 DEFAULTS = RunConfig().to_dict()
 
 
@@ -54,16 +63,17 @@ def _map_figure(rec: stmod.RunRecord, epoch: int, created: float, method: str, r
     y, coords, Scatter = arr["y"][pts.rows], coords[pts.rows], pts.scatter
     fig = go.Figure()
     if np.issubdtype(y.dtype, np.integer):
-        for c in np.unique(y):
+        classes = np.unique(y)
+        for k, c in enumerate(classes):
             sel = y == c
             fig.add_trace(Scatter(x=coords[sel, 0], y=coords[sel, 1], mode="markers", name=str(c), legendgroup=str(c),
-                                  marker={"size": 4, "color": PALETTE[int(c) % len(PALETTE)], "opacity": 0.75},
+                                  marker={"size": 4, "color": class_colour(k, len(classes)), "opacity": 0.75},
                                   hovertemplate=f"label {c}<extra></extra>"))
     else:  # a continuous target
         fig.add_trace(Scatter(x=coords[:, 0], y=coords[:, 1], mode="markers", name="samples",
                               marker={"size": 4, "color": y, "colorscale": "Viridis", "showscale": True},
                               hovertemplate="target %{marker.color:.3g}<extra></extra>"))
-    fig.update_layout(title=f"{role}: {shown} · {rec.name} · epoch {epoch}", height=420, margin={"t": 40, "b": 10},
+    fig.update_layout(title=f"{role}: {shown} · {plot_escape(rec.name)} · epoch {epoch}", height=420, margin={"t": 40, "b": 10},
                       xaxis_title=f"{shown} 1", yaxis_title=f"{shown} 2", legend={"title": "label"})
     fig.update_yaxes(scaleanchor="x", scaleratio=1)
     return fig, shown, pts.note
@@ -88,11 +98,14 @@ with tab_ts:
             teacher = store.get_run(student.config["teacher"])
         except KeyError:
             teacher = None
-            st.warning(f"The teacher run {student.config['teacher']} is no longer in the store; only the student is shown.")
-        st.caption(f"Distillation **{student.config.get('distill')}** · weights: task {student.config.get('task_weight', 1.0)}, "
+            st.warning(f"The teacher run {md_escape(student.config['teacher'])} is no longer in the store; only the "
+                       "student is shown.")
+        rerun_on_new_snapshots(store, [student, *([teacher] if teacher else [])])
+        colours = run_colours(store)
+        st.caption(f"Distillation **{md_escape(student.config.get('distill'))}** · weights: task {student.config.get('task_weight', 1.0)}, "
                    f"distillation {student.config.get('distill_weight', 1.0)} · labels used by the task loss: "
                    f"{100 * student.config.get('label_fraction', 1.0):.0f}%"
-                   + (f" · teacher: **{teacher.name}** (`{teacher.id}`)" if teacher else ""))
+                   + (f" · teacher: **{md_escape(teacher.name)}** ({md_escape(teacher.id)})" if teacher else ""))
 
         # -- maps
         explain(
@@ -107,8 +120,7 @@ with tab_ts:
         )
         s_epochs = [s["epoch"] for s in snapshots(store, student.id)]
         c1, c2 = st.columns([3, 1])
-        epoch = c1.select_slider("Student epoch", options=s_epochs, value=s_epochs[-1], key="distill_epoch") \
-            if len(s_epochs) > 1 else s_epochs[0]
+        epoch = epoch_slider("Student epoch", s_epochs, key="distill_epoch", container=c1)
         method = c2.radio("Map", ["PCA", "UMAP"], horizontal=True, key="distill_map")
         left, right = st.columns(2)
         t_last = _last(teacher) if teacher else None
@@ -145,17 +157,18 @@ with tab_ts:
         left, right = st.columns(2)
         spec = go.Figure()
         au = go.Figure()
-        for role, rec, last, colour in (("teacher", teacher, t_last, PALETTE[0]), ("student", student, s_last, PALETTE[1])):
+        for role, rec, last in (("teacher", teacher, t_last), ("student", student, s_last)):
             if rec is None or last is None:
                 continue
+            colour = colours.get(rec.id)
             arr = snapshot_arrays(store, rec.id, last[0], last[1]["created"])
             lam = arr["spectrum_rep"]
             spec.add_trace(go.Scatter(x=np.arange(1, len(lam) + 1), y=lam, mode="lines+markers", marker={"size": 4},
-                                      name=f"{role} · {rec.name}", line={"color": colour}))
+                                      name=plot_escape(f"{role} · {rec.name}"), line={"color": colour}))
             df = metrics_over_epochs(store, rec.id)
             if role == "student":
                 df = df[df["epoch"] <= last[0]]
-            au.add_trace(go.Scatter(x=df["uniformity"], y=df["alignment"], mode="lines+markers+text", name=f"{role} · {rec.name}",
+            au.add_trace(go.Scatter(x=df["uniformity"], y=df["alignment"], mode="lines+markers+text", name=plot_escape(f"{role} · {rec.name}"),
                                     text=[str(int(e)) for e in df["epoch"]], textposition="top center", textfont={"size": 9},
                                     line={"color": colour}))
         spec.update_layout(yaxis_type="log", xaxis_title="rank k", yaxis_title="eigenvalue λ_k (log scale)", height=380,
@@ -215,13 +228,20 @@ with tab_ts:
                 + [("trained alone", r) for r in _alone_runs(stu, list(fresh.values()))]
             for role, r in group:
                 m = r.metrics
-                rows.append({"role": role, "run": r.name, "id": r.id[-6:], "status": r.status,
-                             "distillation": r.config.get("distill") or "–", "labels": f"{100 * r.config.get('label_fraction', 1.0):.0f}%",
-                             "seed": r.config.get("seed"), "kNN acc": m.get("knn_accuracy"), "linear acc": m.get("linear_accuracy"),
-                             "kNN (labelled only)": m.get("knn_accuracy_labelled"),
+                rows.append({"run": r.name, "role": role, "labels": f"{100 * r.config.get('label_fraction', 1.0):.0f}%",
                              "linear (labelled only)": m.get("linear_accuracy_labelled"),
-                             "own classifier": m.get("head_accuracy"), "CKA to teacher": m.get("cka_teacher")})
-            st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="distill_table")
+                             "kNN (labelled only)": m.get("knn_accuracy_labelled"),
+                             "own classifier": m.get("head_accuracy"), "linear acc": m.get("linear_accuracy"),
+                             "kNN acc": m.get("knn_accuracy"), "CKA to teacher": m.get("cka_teacher"),
+                             "distillation": r.config.get("distill") or "–", "seed": r.config.get("seed"),
+                             "status": r.status, "id": r.id})
+            acc = st.column_config.NumberColumn(format="%.3f", width="small")
+            st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="distill_table", column_config={
+                "run": st.column_config.TextColumn(pinned=True, width="medium"),
+                **{k: acc for k in ("linear (labelled only)", "kNN (labelled only)", "own classifier", "linear acc",
+                                    "kNN acc", "CKA to teacher")}})
+            st.caption("The accuracies that decide whether distillation helped with scarce labels come first: "
+                       "*linear (labelled only)* and *kNN (labelled only)*.")
             if not any(role == "trained alone" for role, _ in group):
                 st.caption("No run of the same student configuration without a teacher yet: launch one to compare.")
 
@@ -258,22 +278,23 @@ with tab_msd:
         @st.fragment(run_every=3.0 if any(by_id[i].active for i in chosen) else None)
         def msd_view() -> None:
             ent, rank = go.Figure(), go.Figure()
+            msd_colours = run_colours(store)
             rows = []
             log_k = None
-            for i, rid in enumerate(chosen):
+            for rid in chosen:
                 r = by_id[rid]
                 df = metrics_over_epochs(store, rid)
                 if df.empty or "teacher_entropy" not in df:
                     continue
-                colour = PALETTE[i % len(PALETTE)]
+                colour = msd_colours.get(rid)
                 log_k = float(df["entropy_max"].iloc[-1])
-                ent.add_trace(go.Scatter(x=df["epoch"], y=df["teacher_entropy"], mode="lines+markers", name=f"{r.name} · H(p)",
+                ent.add_trace(go.Scatter(x=df["epoch"], y=df["teacher_entropy"], mode="lines+markers", name=plot_escape(f"{r.name} · H(p)"),
                                          line={"color": colour}, legendgroup=rid))
-                ent.add_trace(go.Scatter(x=df["epoch"], y=df["teacher_mean_entropy"], mode="lines", name=f"{r.name} · H(mean p)",
+                ent.add_trace(go.Scatter(x=df["epoch"], y=df["teacher_mean_entropy"], mode="lines", name=plot_escape(f"{r.name} · H(mean p)"),
                                          line={"color": colour, "dash": "dot"}, legendgroup=rid))
-                rank.add_trace(go.Scatter(x=df["epoch"], y=df["rankme_emb"], mode="lines+markers", name=f"{r.name} · embedding",
+                rank.add_trace(go.Scatter(x=df["epoch"], y=df["rankme_emb"], mode="lines+markers", name=plot_escape(f"{r.name} · embedding"),
                                           line={"color": colour}, legendgroup=rid))
-                rank.add_trace(go.Scatter(x=df["epoch"], y=df["rankme"], mode="lines", name=f"{r.name} · representation",
+                rank.add_trace(go.Scatter(x=df["epoch"], y=df["rankme"], mode="lines", name=plot_escape(f"{r.name} · representation"),
                                           line={"color": colour, "dash": "dot"}, legendgroup=rid))
                 o = r.config.get("loss_options", {})
                 last = df.iloc[-1]

@@ -7,9 +7,15 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+from trainers import registry
+from ui import map_selection
+from ui.colours import SEQUENTIAL, class_colour
 from ui.data import dataset_images, get_store, snapshot_arrays, snapshots
 from ui.points import plot_rows
-from ui.widgets import explain, pick_run
+from ui.text import md_escape, plot_escape
+from ui.widgets import epoch_slider, explain, pick_run, rerun_on_new_snapshots
+
+SELECTED = "map_selected"  # the clicked sample (ui.map_selection.Selection), kept across epochs and runs
 
 store = get_store()
 st.title("Embedding Map")
@@ -27,10 +33,11 @@ explain(
 
 run = pick_run(store, "map_run")
 if run is not None:
+    rerun_on_new_snapshots(store, [run])
     snaps = snapshots(store, run.id)
-    epochs = [s["epoch"] for s in snaps]
+    dataset = run.config["dataset"]
     c1, c2, c3 = st.columns([2, 1, 1])
-    epoch = c1.select_slider("Epoch", options=epochs, value=epochs[-1], key="map_epoch") if len(epochs) > 1 else epochs[0]
+    epoch = epoch_slider("Epoch", [s["epoch"] for s in snaps], key="map_epoch", container=c1)
     space = c2.radio("Space", ["emb", "rep"], format_func={"emb": "embedding", "rep": "representation"}.get,
                      horizontal=True, key="map_space")
     method = c3.radio("Method", ["UMAP", "PCA"], horizontal=True, key="map_method")
@@ -52,6 +59,16 @@ if run is not None:
     shown = "UMAP" if coords is not None else "PCA"
     if coords is None:
         coords = arr[f"pca_{space}"]
+    if epoch == 0:
+        ds = registry.DATASETS.get(dataset)
+        knn = snap["metrics"].get("knn_accuracy")
+        st.caption(
+            "Epoch 0 is the encoder before any training. A random network roughly keeps the neighbourhoods of its "
+            f"input, and the raw {dataset} data is already "
+            + ("clustered by class" if ds is not None and ds.task == "classification" else "structured by its target")
+            + (f" (kNN accuracy of the untrained encoder: {knn:.2f})" if knn is not None else "")
+            + ", so this map looks organised before training: compare later epochs with this one, not with a blank."
+        )
 
     y = arr["y"]
     idx = arr["index"]
@@ -64,9 +81,9 @@ if run is not None:
     rows, Scatter = pts.rows, pts.scatter
     classification = np.issubdtype(y.dtype, np.integer) and colour == "label / target"
     fig = go.Figure()
-    palette = px.colors.qualitative.D3 if len(np.unique(y)) <= 10 else px.colors.qualitative.Alphabet
     if classification:
-        for c in np.unique(y[rows]):
+        classes = np.unique(y)
+        for k, c in enumerate(classes):
             for test in (False, True):
                 sel = rows[(y[rows] == c) & (is_test[rows] == test)]
                 if not len(sel):
@@ -75,7 +92,7 @@ if run is not None:
                     x=coords[sel, 0], y=coords[sel, 1], mode="markers", name=f"{c}" + (" (held-out)" if test else ""),
                     legendgroup=str(c), showlegend=not test,
                     marker={"size": 6 if not test else 8, "symbol": "x" if test else "circle",
-                            "color": palette[int(c) % len(palette)], "opacity": 0.8},
+                            "color": class_colour(k, len(classes)), "opacity": 0.8},
                     customdata=np.stack([idx[sel], y[sel]], 1),
                     hovertemplate="index %{customdata[0]}<br>label %{customdata[1]}<extra></extra>",
                 ))
@@ -83,30 +100,55 @@ if run is not None:
         values = y if colour == "label / target" else arr[f"ps_{colour}"]
         fig.add_trace(Scatter(
             x=coords[rows, 0], y=coords[rows, 1], mode="markers", name="samples",
-            marker={"size": 6, "color": values[rows], "colorscale": "Viridis", "showscale": True,
-                    "colorbar": {"title": colour}, "symbol": np.where(is_test[rows], "x", "circle")},
+            marker={"size": 6, "color": values[rows], "colorscale": SEQUENTIAL, "showscale": True,
+                    "colorbar": {"title": plot_escape(colour)}, "symbol": np.where(is_test[rows], "x", "circle")},
             customdata=np.stack([idx[rows], y[rows], values[rows]], 1),
-            hovertemplate="index %{customdata[0]}<br>label/target %{customdata[1]:.3g}<br>" + colour
+            hovertemplate="index %{customdata[0]}<br>label/target %{customdata[1]:.3g}<br>" + plot_escape(colour)
                           + " %{customdata[2]:.3g}<extra></extra>",
         ))
+    # the clicked sample (the chart's last event is in the session before the chart is drawn),
+    # ringed at its place in this epoch's map
+    chosen = map_selection.remember_click(st.session_state.get("map_chart"), key=SELECTED, run_id=run.id,
+                                          dataset=dataset)
+    row = np.flatnonzero(idx == chosen.index) if chosen is not None else np.array([], dtype=int)
+    if len(row) and np.isfinite(coords[row[0]]).all():
+        fig.add_trace(Scatter(
+            x=coords[row[:1], 0], y=coords[row[:1], 1], mode="markers", name="selected", showlegend=False,
+            marker={"size": 16, "symbol": "circle-open", "color": "black", "line": {"width": 2}},
+            customdata=np.stack([idx[row[:1]], y[row[:1]]], 1),
+            hovertemplate="selected: index %{customdata[0]}<extra></extra>",
+        ))
     fig.update_layout(height=620, title=f"{shown} of the {'embedding' if space == 'emb' else 'representation'} · "
-                      f"{run.name} · epoch {epoch}", xaxis_title=f"{shown} 1", yaxis_title=f"{shown} 2",
+                      f"{plot_escape(run.name)} · epoch {epoch}", xaxis_title=f"{shown} 1", yaxis_title=f"{shown} 2",
                       legend={"title": "label"}, margin={"t": 40})
     fig.update_yaxes(scaleanchor="x", scaleratio=1)
-    event = st.plotly_chart(fig, width="stretch", key="map_chart", on_select="rerun",
-                            selection_mode=("points",))
+    st.plotly_chart(fig, width="stretch", key="map_chart", on_select="rerun", selection_mode=("points",))
     st.caption("Circles: training split; ×: held-out split. Hover for index and label; click a point to inspect it.")
-    pts = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) or hasattr(event, "get") else []
-    if pts:
-        p = pts[0]
-        cd = p.get("customdata") or []
-        if cd:
-            sample = int(cd[0])
-            st.markdown(f"**Selected sample** index {sample}, label/target {cd[1]}")
-            imgs = dataset_images(run.config["dataset"])
-            if imgs is not None and 0 <= sample < len(imgs):
-                im = px.imshow(imgs[sample], color_continuous_scale="gray_r", width=220, height=220)
-                im.update_layout(coloraxis_showscale=False, margin={"l": 0, "r": 0, "t": 0, "b": 0})
-                im.update_xaxes(visible=False)
-                im.update_yaxes(visible=False)
-                st.plotly_chart(im, key="map_image")
+
+    if chosen is not None:
+        with st.container(border=True, key="map_sample"):
+            row = np.flatnonzero(idx == chosen.index)
+            where = f"run **{md_escape(run.name)}**, epoch {epoch}"
+            if not len(row):
+                st.markdown(f"**Selected sample {chosen.index}**: not in the snapshot of {where}.")
+            else:
+                r = row[0]
+                label = int(y[r]) if np.issubdtype(y.dtype, np.integer) else f"{float(y[r]):.3g}"
+                split = "held-out" if is_test[r] else "training"
+                xy = coords[r]
+                place = (f"at ({xy[0]:.2f}, {xy[1]:.2f}) on this {shown} map" if np.isfinite(xy).all()
+                         else f"not on this {shown} map (it covers a sample of the points)")
+                st.markdown(f"**Selected sample {chosen.index}** · {'label' if classification else 'label/target'} "
+                            f"{label} · {split} split · {where} · {place}")
+                imgs = dataset_images(dataset)
+                if imgs is not None and 0 <= chosen.index < len(imgs):
+                    im = px.imshow(imgs[chosen.index], color_continuous_scale="gray_r", width=220, height=220)
+                    im.update_layout(coloraxis_showscale=False, margin={"l": 0, "r": 0, "t": 0, "b": 0})
+                    im.update_xaxes(visible=False)
+                    im.update_yaxes(visible=False)
+                    st.plotly_chart(im, key="map_image", config={"displayModeBar": False})
+                    st.caption(f"Sample {chosen.index} as the encoder sees it (8×8 pixels).")
+            st.caption("The selection stays on this sample across epochs and runs of this dataset.")
+            if st.button("Clear selection", key="map_clear"):
+                map_selection.clear(SELECTED)
+                st.rerun()

@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
@@ -13,13 +11,23 @@ from plotly.subplots import make_subplots
 from analysis.ordinality import local_target_gap, target_along_first_pc
 from trainers import registry
 from trainers import store as stmod
-from ui.data import get_store, load_snapshot, metrics_over_epochs, snapshot_arrays, snapshots
+from ui.data import (
+    get_store,
+    load_snapshot,
+    metrics_over_epochs,
+    one_thread,
+    run_colours,
+    snapshot_arrays,
+    snapshot_at_or_before,
+    snapshots,
+)
+from ui.panel_grid import cell, panel_title, titled_grid
 from ui.points import panel_notes, plot_rows
 from ui.tables import best_marked_table
-from ui.widgets import explain, pick_runs, rerun_on_new_snapshots
+from ui.text import plot_escape
+from ui.widgets import epoch_slider, explain, pick_runs, rerun_on_new_snapshots
 
 GAP_K = 10  # neighbours of the local target gap
-PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2"]
 
 store = get_store()
 st.title("Ordinality")
@@ -60,12 +68,6 @@ def newest_peers(runs: list[stmod.RunRecord]) -> list[str]:
     return list(seen.values())
 
 
-def at_or_before(run_id: str, epoch: int) -> dict:
-    snaps = snapshots(store, run_id)
-    before = [s for s in snaps if s["epoch"] <= epoch]
-    return before[-1] if before else snaps[0]
-
-
 @st.cache_data(show_spinner=False, max_entries=32)
 def gap_per_sample(root: str, run_id: str, epoch: int, created: float, space: str, shown: str) -> np.ndarray:
     """Local target gap of the points the map draws (``plot_rows``: every point up to 10,000,
@@ -75,7 +77,8 @@ def gap_per_sample(root: str, run_id: str, epoch: int, created: float, space: st
     coords = store.projection(run_id, epoch, space, "umap") if shown == "UMAP" else a[f"pca_{space}"]
     rows = plot_rows(a["y"], coords).rows
     gaps = np.full(len(a["y"]), np.nan)
-    gaps[rows] = local_target_gap(a[space][rows], a["y"][rows], k=GAP_K)
+    with one_thread():
+        gaps[rows] = local_target_gap(a[space][rows], a["y"][rows], k=GAP_K)
     return gaps
 
 
@@ -84,22 +87,9 @@ def along_pc(root: str, run_id: str, epoch: int, created: float, space: str) -> 
     """Held-out targets in the order of the first principal component, its Spearman rho and explained variance."""
     a = load_snapshot(root, run_id, epoch, created)
     te = a["is_test"]
-    res = target_along_first_pc(a[space][te], a["y"][te])
+    with one_thread():
+        res = target_along_first_pc(a[space][te], a["y"][te])
     return a["y"][te][res.order], res.spearman, res.explained
-
-
-def n_cols(n: int) -> int:
-    return 2 if n == 4 else min(n, 3)
-
-
-def grid(n: int, titles: list[str]) -> go.Figure:
-    rows = math.ceil(n / n_cols(n))
-    return make_subplots(rows=rows, cols=n_cols(n), subplot_titles=titles, horizontal_spacing=0.06,
-                         vertical_spacing=0.16 if rows > 1 else 0.1)
-
-
-def cell(i: int, n: int) -> dict[str, int]:
-    return {"row": i // n_cols(n) + 1, "col": i % n_cols(n) + 1}
 
 
 runs = pick_runs(store, "ord_runs", label="Regression runs (side by side, up to 6)", where=is_regression,
@@ -110,7 +100,7 @@ if runs:
     rerun_on_new_snapshots(store, runs)
     all_epochs = sorted({s["epoch"] for r in runs for s in snapshots(store, r.id)})
     c1, c2, c3, c4 = st.columns([3, 2, 2, 2])
-    epoch = c1.select_slider("Epoch", options=all_epochs, value=all_epochs[-1], key="ord_epoch") if len(all_epochs) > 1 else all_epochs[0]
+    epoch = epoch_slider("Epoch", all_epochs, key="ord_epoch", container=c1)
     space = c2.radio("Space", ["rep", "emb"], format_func={"emb": "embedding", "rep": "representation"}.get,
                      horizontal=True, key="ord_space", help="The probes and ρ of the table use the representation.")
     method = c3.radio("Method", ["UMAP", "PCA"], horizontal=True, key="ord_method")
@@ -124,7 +114,8 @@ if runs:
                    "not on one scale.")
 
     # --- the maps, one per run, on one colour scale ------------------------------------------
-    snaps = {r.id: at_or_before(r.id, epoch) for r in runs}
+    snaps = {r.id: snapshot_at_or_before(store, r.id, epoch) for r in runs}
+    colours = run_colours(store)
     shown_methods = []
     titles = []
     panels = []
@@ -135,10 +126,11 @@ if runs:
         used = "UMAP" if coords is not None else "PCA"
         shown_methods.append(used)
         panels.append((r, arr, coords if coords is not None else arr[f"pca_{space}"], s, used))
-        titles.append(f"<b>{r.name}</b><br>{r.config['loss']} · epoch {s['epoch']}" + (" · PCA" if used != method else ""))
+        titles.append(panel_title(r.name, f"{r.config['loss']} · epoch {s['epoch']}" + (" · PCA" if used != method else ""),
+                                  n=len(runs)))
     if method == "UMAP" and "PCA" in shown_methods:
         st.caption("Maps marked PCA: their UMAP is not computed yet (the scheduler does it in the background).")
-    fig = grid(len(runs), titles)
+    fig = titled_grid(titles, panel_px=330)
     notes = []
     for i, (r, arr, coords, s, used) in enumerate(panels):
         values = arr["y"] if colour == "target" else gap_per_sample(str(store.root), r.id, s["epoch"], s["created"], space, used)
@@ -147,7 +139,7 @@ if runs:
             notes.append((r.name, pts.note))
         rows = pts.rows
         fig.add_trace(pts.scatter(
-            x=coords[rows, 0], y=coords[rows, 1], mode="markers", name=r.name, showlegend=False,
+            x=coords[rows, 0], y=coords[rows, 1], mode="markers", name=plot_escape(r.name), showlegend=False,
             marker={"size": 4, "color": values[rows], "coloraxis": "coloraxis",
                     "symbol": np.where(arr["is_test"][rows], "x", "circle")},
             customdata=np.stack([arr["index"][rows], arr["y"][rows], values[rows]], 1),
@@ -157,7 +149,6 @@ if runs:
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False)
     fig.update_layout(
-        height=360 * math.ceil(len(runs) / n_cols(len(runs))) + 30, margin={"t": 60},
         coloraxis={"colorscale": "Viridis" if colour == "target" else "Inferno",
                    "colorbar": {"title": "target" if colour == "target" else "local gap"}})
     st.markdown(f"**{method} of the {space_name}, coloured by the "
@@ -173,18 +164,18 @@ if runs:
     st.subheader("Rank correlation and neighbour gap over epochs")
     over = make_subplots(rows=1, cols=2, subplot_titles=["Spearman ρ (embedding vs target distances)",
                                                          f"neighbour target gap (k = {GAP_K})"])
-    for i, r in enumerate(runs):
+    for r in runs:
         df = metrics_over_epochs(store, r.id)
         if df.empty or "rank_correlation" not in df:
             continue
-        c = PALETTE[i % len(PALETTE)]
-        over.add_trace(go.Scatter(x=df["epoch"], y=df["rank_correlation"], mode="lines+markers", name=f"{r.name} · representation",
+        c = colours.get(r.id)
+        over.add_trace(go.Scatter(x=df["epoch"], y=df["rank_correlation"], mode="lines+markers", name=plot_escape(f"{r.name} · representation"),
                                   line={"color": c}, legendgroup=r.id), row=1, col=1)
         if "rank_correlation_emb" in df:
-            over.add_trace(go.Scatter(x=df["epoch"], y=df["rank_correlation_emb"], mode="lines", name=f"{r.name} · embedding",
+            over.add_trace(go.Scatter(x=df["epoch"], y=df["rank_correlation_emb"], mode="lines", name=plot_escape(f"{r.name} · embedding"),
                                       line={"color": c, "dash": "dot"}, legendgroup=r.id), row=1, col=1)
         if "neighbour_gap" in df:
-            over.add_trace(go.Scatter(x=df["epoch"], y=df["neighbour_gap"], mode="lines+markers", name=f"{r.name} · gap",
+            over.add_trace(go.Scatter(x=df["epoch"], y=df["neighbour_gap"], mode="lines+markers", name=plot_escape(f"{r.name} · gap"),
                                       line={"color": c}, legendgroup=r.id, showlegend=False), row=1, col=2)
     over.update_xaxes(title_text="epoch")
     over.update_yaxes(title_text="Spearman ρ", row=1, col=1)
@@ -208,20 +199,21 @@ if runs:
     # --- fragmentation -------------------------------------------------------------------------
     st.subheader("Fragmentation: the target along the first principal component")
     pcs = [along_pc(str(store.root), r.id, snaps[r.id]["epoch"], snaps[r.id]["created"], space) for r in runs]
-    frag = grid(len(runs), [f"<b>{r.name}</b><br>ρ(PC1, y) = {rho:.2f} · PC1 holds {expl:.0%} of the variance"
-                            for r, (_, rho, expl) in zip(runs, pcs, strict=True)])
+    frag = titled_grid([panel_title(r.name, f"ρ(PC1, y) = {rho:.2f} · PC1 holds {expl:.0%} of the variance",
+                                    n=len(runs)) for r, (_, rho, expl) in zip(runs, pcs, strict=True)],
+                       panel_px=300, x_axis_titles=True)
     frag_notes = []
     for i, (r, (y_sorted, _, _)) in enumerate(zip(runs, pcs, strict=True)):
         pts = plot_rows(y_sorted)
         if pts.note:
             frag_notes.append((r.name, pts.note))
-        frag.add_trace(pts.scatter(x=pts.rows, y=y_sorted[pts.rows], mode="markers", name=r.name, showlegend=False,
-                                  marker={"size": 4, "color": PALETTE[i % len(PALETTE)]},
+        frag.add_trace(pts.scatter(x=pts.rows, y=y_sorted[pts.rows], mode="markers", name=plot_escape(r.name),
+                                  showlegend=False, marker={"size": 4, "color": colours.get(r.id)},
                                   hovertemplate="rank %{x}<br>target %{y:.3g}<extra></extra>"),
                        **cell(i, len(runs)))
     frag.update_xaxes(title_text="rank along PC1")
-    frag.update_yaxes(title_text="target", matches="y")
-    frag.update_layout(height=340 * math.ceil(len(runs) / n_cols(len(runs))) + 30, margin={"t": 60})
+    frag.update_yaxes(matches="y")
+    frag.update_yaxes(title_text="target", col=1)
     st.plotly_chart(frag, width="stretch", key="ord_fragmentation")
     for note in panel_notes(frag_notes, len(runs), what="plot"):
         st.caption(note)

@@ -6,14 +6,17 @@ import json
 
 import streamlit as st
 
+from trainers import store as stmod
 from ui.data import get_store, runs_frame
-from ui.widgets import SELECTED
+from ui.text import md_escape
+from ui.widgets import rerun_on_new_snapshots, selected_runs, set_selected_runs, sync_url
 
 store = get_store()
 st.title("Runs")
 st.caption("Tick runs to open them together on the views (Alignment & Uniformity, Dimensional Collapse, "
            "Embedding Map). Metrics are on the held-out split at the latest snapshot.")
 
+rerun_on_new_snapshots(store, store.list_runs(status=stmod.ACTIVE))  # the table follows training runs
 df = runs_frame(store)
 if df.empty:
     st.info("No runs yet. Start one on the **Train** page.")
@@ -25,10 +28,10 @@ if groups:
     if g != "(all runs)":
         df = df[df["group"] == g]
 
-selected = set(st.session_state.get(SELECTED, []))
+selected = set(selected_runs())
 df.insert(0, "select", df["id"].isin(selected))
-cols = ["select", "", "name", "status", "dataset", "loss", "encoder", "epoch", "seconds", "kNN acc", "linear acc",
-        "alignment", "uniformity", "RankMe", "reason", "id"]
+cols = ["select", "", "name", "loss", "dataset", "epoch", "kNN acc", "linear acc", "alignment", "uniformity", "RankMe",
+        "status", "encoder", "seconds", "reason", "id"]
 edited = st.data_editor(
     df[cols],
     key="runs_table",
@@ -36,7 +39,10 @@ edited = st.data_editor(
     width="stretch",
     disabled=[c for c in cols if c != "select"],
     column_config={
-        "select": st.column_config.CheckboxColumn("view", help="open this run on the views"),
+        "select": st.column_config.CheckboxColumn("view", help="open this run on the views", pinned=True, width="small"),
+        "": st.column_config.TextColumn("", pinned=True, width="small"),
+        "name": st.column_config.TextColumn("name", pinned=True, width="medium"),
+        "epoch": st.column_config.TextColumn("epoch", width="small"),
         "kNN acc": st.column_config.NumberColumn(
             format="%.3f", help="20-NN (cosine) on the representation, held-out split (at most 5,000 of its samples, "
                                 "a fixed stratified sample, for sets above 25,000 samples)"),
@@ -49,10 +55,13 @@ edited = st.data_editor(
 )
 chosen = edited.loc[edited["select"], "id"].tolist()
 if set(chosen) != selected:
-    st.session_state[SELECTED] = chosen
-    for k in ("au_runs", "dc_runs", "map_run"):
-        st.session_state.pop(k, None)
-st.caption(f"{len(chosen)} run(s) selected for the views.")
+    # keep the order of the earlier choice, new ticks at the end; runs hidden by the group filter stay chosen
+    before = selected_runs()
+    hidden = [i for i in before if i not in set(edited["id"])]
+    set_selected_runs([i for i in before if i in chosen] + [i for i in chosen if i not in before] + hidden)
+else:
+    sync_url()
+st.caption(f"{len(selected_runs())} run(s) selected for the views (kept in the page address: bookmark it or send it).")
 
 st.divider()
 ids = edited["id"].tolist()
@@ -60,14 +69,16 @@ detail = st.selectbox("Details of", ids, format_func=lambda i: f"{df.set_index('
 rec = store.get_run(detail)
 c1, c2 = st.columns(2)
 with c1:
-    st.markdown(f"**Status:** {rec.status}" + (f" — {rec.reason}" if rec.reason else ""))
+    st.markdown(f"**Status:** {rec.status}" + (f" — {md_escape(rec.reason)}" if rec.reason else ""))
     st.markdown(f"**Progress:** epoch {rec.epoch}/{rec.total_epochs}, step {rec.step}, {rec.seconds:.1f} s")
     st.markdown("**Configuration**")
-    st.code(json.dumps(rec.config, indent=2), language="json")
+    st.code(json.dumps(rec.config, indent=2, ensure_ascii=False), language="json")
 with c2:
     st.markdown("**Latest metrics (held-out split)**")
     if rec.metrics:
-        st.dataframe({k: [v] for k, v in rec.metrics.items()}, hide_index=True)
+        st.dataframe({"metric": list(rec.metrics), "value": [f"{v:.4g}" if isinstance(v, float) else str(v)
+                                                           for v in rec.metrics.values()]}, hide_index=True,
+                     width="stretch")
     else:
         st.caption("no snapshot yet")
     log = store.log_path(rec.id)

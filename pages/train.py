@@ -1,10 +1,13 @@
-"""Train: pick a dataset, an encoder and a loss; launch; watch the queue live."""
+"""Train: pick a dataset, an encoder and a loss (or a preset); launch; watch the queue live."""
 
 from __future__ import annotations
 
+import json
 import secrets
+import time
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -12,12 +15,18 @@ from trainers import registry, runner
 from trainers import store as stmod
 from trainers.config import DISTILL_KINDS, RunConfig
 from trainers.distill import check_teacher
-from trainers.presets import PRESETS, get_preset
+from trainers.presets import PRESETS, expand, get_preset, varied_fields
 from ui.data import STATUS_ICON, get_store
+from ui.queue import chart_candidates, latest_with_history, split_queue
+from ui.text import md_escape, plot_escape
 from ui.widgets import SELECTED
 
 store = get_store()
 DEFAULT = RunConfig()
+LAUNCHED = "train_launched"  # {"ids", "group", "at"} of the last launch: the queue confirms it for a moment
+NOTICE_SECONDS = 8.0
+CONFIRM_DELETE = "train_confirm_delete"  # the run id whose deletion waits for a second click
+CONFIRM_SCRATCH = "train_confirm_scratch"  # the run id whose restart from scratch waits for a confirmation
 
 st.title("Train")
 st.caption("Runs train in background worker processes: reload the page, close the tab or restart the app, "
@@ -26,6 +35,15 @@ st.caption("Runs train in background worker processes: reload the page, close th
 FIELDS = ["dataset", "encoder", "loss", "epochs", "batch_size", "lr", "temperature", "views", "aug_strength",
           "noise_eps", "seed", "hidden_dim", "rep_dim", "proj_dim", "n_classes", "data_dim", "n_samples",
           "imbalance_ratio", "few_samples", "name"]
+LABELS = {"dataset": "Dataset", "encoder": "Encoder", "loss": "Loss", "epochs": "Epochs", "batch_size": "Batch size",
+          "lr": "Learning rate", "temperature": "Temperature τ", "views": "Views", "aug_strength": "Augmentation strength",
+          "noise_eps": "Noise views ε", "seed": "Seed", "hidden_dim": "Hidden width", "rep_dim": "Representation dim",
+          "proj_dim": "Embedding dim", "n_classes": "Classes", "data_dim": "Dimension", "n_samples": "Samples",
+          "imbalance_ratio": "Imbalance ratio", "few_samples": "Few samples", "name": "Run name",
+          "loss_options": "Loss options", "teacher": "Teacher run", "distill": "Distillation loss",
+          "task_weight": "Task weight", "distill_weight": "Distillation weight", "label_fraction": "Label fraction",
+          "accum_steps": "Accumulation steps"}
+PER_RUN = "Set per run by the preset: see the table of runs below the form."
 
 
 def _apply_preset() -> None:
@@ -37,6 +55,8 @@ def _apply_preset() -> None:
             v = registry.LOSSES[base["loss"]].temperature
         st.session_state[f"train_{f}"] = v if v is not None else ""
     st.session_state["train_loss_options"] = dict(base.get("loss_options", {}))
+    if "teacher" in p.configs[0]:  # a preset that says "no teacher" for its first run clears the picker
+        st.session_state["train_teacher_label"] = "none"
     _apply_distill_preset(base)
 
 
@@ -46,6 +66,36 @@ def _apply_distill_preset(base: dict) -> None:
     for f in ("task_weight", "distill_weight", "label_fraction"):
         st.session_state[f"train_{f}"] = float(base.get(f, 1.0))
     st.session_state["train_accum_steps"] = int(base.get("accum_steps", 1))
+
+
+def _form_values(teachers: dict[str, str]) -> dict:
+    """The RunConfig fields the form shows (for a sweep: its first run, with the shared fields as edited)."""
+    values = {f: st.session_state[f"train_{f}"] for f in FIELDS}
+    values["loss_options"] = st.session_state.get("train_loss_options", {})
+    values["teacher"] = teachers.get(st.session_state.get("train_teacher_label", "none"), "")
+    values["distill"] = "" if st.session_state["train_distill"] == "none" else st.session_state["train_distill"]
+    for f in ("task_weight", "distill_weight", "label_fraction"):
+        values[f] = float(st.session_state[f"train_{f}"])
+    values["accum_steps"] = int(st.session_state["train_accum_steps"])
+    for f in ("epochs", "batch_size", "views", "seed", "hidden_dim", "rep_dim", "proj_dim", "n_classes", "data_dim",
+              "n_samples", "few_samples"):
+        values[f] = int(values[f])
+    return values
+
+
+def _plan_table(configs: list[RunConfig], varied: list[str]) -> pd.DataFrame:
+    """One row per run of a sweep: its name, the fields the preset sets per run, then epochs and batch size."""
+    cols = ["name", *[f for f in varied if f != "name"], *[f for f in ("epochs", "batch_size") if f not in varied]]
+
+    def show(f: str, v):
+        if f == "teacher" and isinstance(v, str) and v.startswith("@"):
+            return f"run {int(v[1:]) + 1}"
+        if isinstance(v, dict):
+            return json.dumps(v, sort_keys=True)
+        return v
+
+    rows = [{LABELS[f]: show(f, getattr(c, f)) for f in cols} for c in configs]
+    return pd.DataFrame(rows).astype({LABELS[f]: str for f in cols if f in ("teacher", "loss_options", "distill")})
 
 
 if "train_dataset" not in st.session_state:
@@ -59,54 +109,66 @@ with left:
                  help="Fills the form; a preset with several runs launches them as one group.")
     preset = get_preset(st.session_state["train_preset"])
     st.caption(preset.description)
+    varied = varied_fields(preset)  # fields the preset sets per run: shown greyed out, listed in the table below
+
+    def _per_run(f: str, help: str | None = None) -> dict:
+        """Widget options for field ``f``: greyed out, with a note, when the preset sets it per run."""
+        if f in varied:
+            return {"disabled": True, "help": PER_RUN + (f"\n\n{help}" if help else "")}
+        return {"help": help} if help else {}
 
     def _on_loss_change() -> None:
         st.session_state["train_temperature"] = registry.LOSSES[st.session_state["train_loss"]].temperature
 
-    ds = st.selectbox("Dataset", list(registry.DATASETS), key="train_dataset",
-                      format_func=lambda n: n, help="\n".join(f"- **{n}**: {d.description}" for n, d in registry.DATASETS.items()))
+    ds = st.selectbox("Dataset", list(registry.DATASETS), key="train_dataset", format_func=lambda n: n,
+                      **_per_run("dataset", "\n".join(f"- **{n}**: {d.description}" for n, d in registry.DATASETS.items())))
     st.caption(registry.DATASETS[ds].description)
     c1, c2 = st.columns(2)
     enc_opts = registry.encoders_for_dataset(ds)
     if st.session_state.get("train_encoder") not in enc_opts:
         st.session_state["train_encoder"] = enc_opts[0]
-    c1.selectbox("Encoder", enc_opts, key="train_encoder")
+    c1.selectbox("Encoder", enc_opts, key="train_encoder", **_per_run("encoder"))
     loss_opts = registry.losses_for_dataset(ds)
     if st.session_state.get("train_loss") not in loss_opts:
         st.session_state["train_loss"] = loss_opts[0]
         st.session_state["train_temperature"] = registry.LOSSES[loss_opts[0]].temperature
-    loss = c2.selectbox("Loss", loss_opts, key="train_loss", on_change=_on_loss_change)
+    loss = c2.selectbox("Loss", loss_opts, key="train_loss", on_change=_on_loss_change, **_per_run("loss"))
     st.caption(registry.LOSSES[loss].description)
 
     c1, c2, c3 = st.columns(3)
-    c1.number_input("Epochs", min_value=1, max_value=2000, step=10, key="train_epochs")
-    c2.number_input("Batch size", min_value=2, max_value=8192, step=32, key="train_batch_size")
-    c3.number_input("Temperature τ", min_value=0.001, max_value=100.0, step=0.05, format="%.3f", key="train_temperature")
+    c1.number_input("Epochs", min_value=1, max_value=2000, step=10, key="train_epochs", **_per_run("epochs"))
+    c2.number_input("Batch size", min_value=2, max_value=8192, step=32, key="train_batch_size", **_per_run("batch_size"))
+    c3.number_input("Temperature τ", min_value=0.001, max_value=100.0, step=0.05, format="%.3f", key="train_temperature",
+                    **_per_run("temperature"))
     c1, c2, c3 = st.columns(3)
-    c1.number_input("Learning rate", min_value=1e-6, max_value=1.0, step=1e-4, format="%.5f", key="train_lr")
+    c1.number_input("Learning rate", min_value=1e-6, max_value=1.0, step=1e-4, format="%.5f", key="train_lr",
+                    **_per_run("lr"))
     c2.number_input("Views", min_value=2, max_value=8, step=1, key="train_views",
-                    help="More than 2 only for the multi-view losses (mv_infonce, mv_dhel, pairwise_nt_xent).")
-    c3.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="train_seed")
+                    **_per_run("views", "More than 2 only for the multi-view losses (mv_infonce, mv_dhel, pairwise_nt_xent)."))
+    c3.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="train_seed", **_per_run("seed"))
     with st.expander("Augmentation, model and dataset options"):
         c1, c2 = st.columns(2)
-        c1.slider("Augmentation strength", 0.0, 3.0, step=0.1, key="train_aug_strength")
-        c2.number_input("Noise views ε (0 = off)", min_value=0.0, max_value=10.0, step=0.05, key="train_noise_eps")
+        c1.slider("Augmentation strength", 0.0, 3.0, step=0.1, key="train_aug_strength", **_per_run("aug_strength"))
+        c2.number_input("Noise views ε (0 = off)", min_value=0.0, max_value=10.0, step=0.05, key="train_noise_eps",
+                        **_per_run("noise_eps"))
         c1, c2, c3 = st.columns(3)
-        c1.number_input("Hidden width", min_value=2, max_value=4096, key="train_hidden_dim")
-        c2.number_input("Representation dim", min_value=2, max_value=4096, key="train_rep_dim")
-        c3.number_input("Embedding dim", min_value=2, max_value=4096, key="train_proj_dim")
+        c1.number_input("Hidden width", min_value=2, max_value=4096, key="train_hidden_dim", **_per_run("hidden_dim"))
+        c2.number_input("Representation dim", min_value=2, max_value=4096, key="train_rep_dim", **_per_run("rep_dim"))
+        c3.number_input("Embedding dim", min_value=2, max_value=4096, key="train_proj_dim", **_per_run("proj_dim"))
         if registry.DATASETS[ds].generated:
             c1, c2, c3 = st.columns(3)
-            c1.number_input("Samples", min_value=100, max_value=200_000, step=500, key="train_n_samples")
+            c1.number_input("Samples", min_value=100, max_value=200_000, step=500, key="train_n_samples",
+                            **_per_run("n_samples"))
             if ds == "gmm_sphere":
-                c2.number_input("Classes", min_value=2, max_value=100, key="train_n_classes")
-                c3.number_input("Dimension", min_value=2, max_value=1024, key="train_data_dim")
+                c2.number_input("Classes", min_value=2, max_value=100, key="train_n_classes", **_per_run("n_classes"))
+                c3.number_input("Dimension", min_value=2, max_value=1024, key="train_data_dim", **_per_run("data_dim"))
         if registry.DATASETS[ds].task == "classification":
             st.number_input("Imbalance ratio (largest / smallest class, training split)", min_value=1.0, max_value=1000.0,
-                            key="train_imbalance_ratio")
+                            key="train_imbalance_ratio", **_per_run("imbalance_ratio"))
         else:
-            st.number_input("Few samples (0 = all)", min_value=0, max_value=100_000, key="train_few_samples")
-    st.text_input("Run name (optional)", key="train_name", placeholder=f"{loss} on {ds}")
+            st.number_input("Few samples (0 = all)", min_value=0, max_value=100_000, key="train_few_samples",
+                            **_per_run("few_samples"))
+    st.text_input("Run name (optional)", key="train_name", placeholder=f"{loss} on {ds}", **_per_run("name"))
     if "train_distill" not in st.session_state:  # sessions started before these widgets existed
         _apply_distill_preset({})
     teachers = {f"{r.name} · {r.id}": r.id for r in store.list_runs(status=stmod.FINISHED)}  # label -> run id
@@ -115,117 +177,231 @@ with left:
     with st.expander("Distillation, scarce labels, gradient accumulation"):
         c1, c2 = st.columns(2)
         c1.selectbox("Teacher run (distil from)", ["none", *teachers], key="train_teacher_label",
-                     help="A finished run of this store, trained on the same data. Presets that train their own "
-                          "teacher start their students when it has finished.")
+                     **_per_run("teacher", "A finished run of this store, trained on the same data. Presets that train "
+                                "their own teacher start their students when it has finished."))
         c2.selectbox("Distillation loss", ["none", *[k for k in DISTILL_KINDS if k]], key="train_distill",
-                     help="kd: Hinton KD (T = 4) on class logits; feature / feature_cosine: MSE / cosine to the teacher's "
-                          "representation through a learned projection; similarity: in-batch similarity distributions; "
-                          "crd: contrastive (tau 0.07); rkd: distances and angles.")
+                     **_per_run("distill", "kd: Hinton KD (T = 4) on class logits; feature / feature_cosine: MSE / cosine "
+                                "to the teacher's representation through a learned projection; similarity: in-batch "
+                                "similarity distributions; crd: contrastive (tau 0.07); rkd: distances and angles."))
         c1, c2, c3, c4 = st.columns(4)
-        c1.number_input("Task weight", min_value=0.0, max_value=1000.0, step=0.1, key="train_task_weight")
-        c2.number_input("Distillation weight", min_value=0.0, max_value=1000.0, step=0.1, key="train_distill_weight")
+        c1.number_input("Task weight", min_value=0.0, max_value=1000.0, step=0.1, key="train_task_weight",
+                        **_per_run("task_weight"))
+        c2.number_input("Distillation weight", min_value=0.0, max_value=1000.0, step=0.1, key="train_distill_weight",
+                        **_per_run("distill_weight"))
         c3.number_input("Label fraction", min_value=0.01, max_value=1.0, step=0.05, key="train_label_fraction",
-                        help="Fraction of training samples whose labels the task loss may use (stratified, seeded).")
+                        **_per_run("label_fraction", "Fraction of training samples whose labels the task loss may use "
+                                   "(stratified, seeded)."))
         c4.number_input("Accumulation steps", min_value=1, max_value=256, step=1, key="train_accum_steps",
-                        help="Micro-batches per optimiser step: the effective batch is this times the batch size.")
+                        **_per_run("accum_steps", "Micro-batches per optimiser step: the effective batch is this times "
+                                   "the batch size."))
 
-    launch = st.button(":material/rocket_launch: Train" + (f" ({len(preset.configs)} runs)" if preset.is_sweep else ""), type="primary",
-                       width="stretch")
+    if preset.is_sweep:
+        n = len(preset.configs)
+        st.markdown(f"**This preset launches {n} runs** as one group:")
+        st.caption(f"{', '.join(LABELS.get(f, f) for f in varied)}: set per run by the preset (greyed out above). "
+                   f"Every other field applies to all {n} runs as set in the form.")
+        try:
+            st.dataframe(_plan_table(expand(preset, _form_values(teachers)), varied), hide_index=True,
+                         height=min(35 * (n + 1) + 3, 400))
+        except ValueError as e:
+            st.warning(f"These settings cannot run yet: {e}", icon=":material/warning:")
+
+    launch = st.button(":material/rocket_launch: Train" + (f" ({len(preset.configs)} runs)" if preset.is_sweep else ""),
+                       type="primary", width="stretch")
     if launch:
-        values = {f: st.session_state[f"train_{f}"] for f in FIELDS}
-        values["loss_options"] = st.session_state.get("train_loss_options", {})
-        values["teacher"] = teachers.get(st.session_state.get("train_teacher_label", "none"), "")
-        values["distill"] = "" if st.session_state["train_distill"] == "none" else st.session_state["train_distill"]
-        for f in ("task_weight", "distill_weight", "label_fraction"):
-            values[f] = float(st.session_state[f"train_{f}"])
-        values["accum_steps"] = int(st.session_state["train_accum_steps"])
-        for f in ("epochs", "batch_size", "views", "seed", "hidden_dim", "rep_dim", "proj_dim", "n_classes", "data_dim",
-                  "n_samples", "few_samples"):
-            values[f] = int(values[f])
-        configs = []
-        error = None
         group = f"{preset.name} · {secrets.token_hex(2)}" if preset.is_sweep else ""
         try:
-            if preset.is_sweep:
-                for over in preset.configs:
-                    merged = {**values, **over, "group": group}
-                    if "loss" in over and "temperature" not in over:
-                        merged["temperature"] = registry.LOSSES[over["loss"]].temperature
-                    configs.append(RunConfig.from_dict(merged))
-            else:
-                configs.append(RunConfig.from_dict(values))
+            configs = expand(preset, _form_values(teachers), group=group)
             for c in configs:  # a teacher that cannot teach is refused here, not when the worker starts
                 if c.teacher and not c.teacher.startswith("@"):
                     check_teacher(store, c.teacher, c)
         except ValueError as e:
-            error = str(e)
-        if error:
-            st.error(f"Cannot start: {error}", icon=":material/block:")
+            st.error(f"Cannot start: {e}", icon=":material/block:")
         else:
             ids = runner.submit_group(store, configs)  # "@k" teacher references -> run k's id
             st.session_state[SELECTED] = ids
-            st.success(f"Queued {len(ids)} run(s): {', '.join(ids)}. They show in the queue on the right "
-                       "and on the views as soon as their first snapshot is written.", icon=":material/check_circle:")
+            st.session_state[LAUNCHED] = {"ids": ids, "group": group, "at": time.time()}
             if group:
                 st.session_state["lab_compare_group"] = group  # the Compare page opens this group
-                st.page_link("pages/compare.py", label="Open the group on Compare", icon=":material/compare:")
+
+
+def _launch_notice() -> None:
+    """Confirm the last launch for a few seconds; the queue below shows the runs from then on."""
+    done = st.session_state.get(LAUNCHED)
+    if not done:
+        return
+    if time.time() - done["at"] > NOTICE_SECONDS:
+        del st.session_state[LAUNCHED]
+        return
+    ids = done["ids"]
+    listed = ", ".join(ids) if len(ids) <= 4 else f"{ids[0]} … {ids[-1]}"
+    st.success(f"Queued {len(ids)} run(s): {listed}. They show in the queue below and on the views as soon as "
+               "their first snapshot is written.", icon=":material/check_circle:")
+    if done["group"]:
+        st.page_link("pages/compare.py", label="Open the group on Compare", icon=":material/compare:")
+
+
+def _cancel(run_id: str) -> None:
+    try:
+        runner.cancel(store, run_id)
+    except (stmod.StoreError, KeyError, ValueError) as e:  # a full disk still stops the worker, then says so
+        st.toast(f"Cancel: {e}", icon=":material/block:")
+
+
+def _cancel_all(run_ids: list[str]) -> None:
+    for run_id in run_ids:
+        _cancel(run_id)
+
+
+def _ask_delete(run_id: str | None) -> None:
+    """Ask to confirm the deletion of ``run_id`` (None: nothing waits for a confirmation)."""
+    st.session_state[CONFIRM_DELETE] = run_id
+
+
+def _delete(run_id: str) -> None:
+    st.session_state[CONFIRM_DELETE] = None
+    try:
+        store.delete_run(run_id)
+    except (RuntimeError, KeyError) as e:  # resumed or deleted elsewhere meanwhile
+        st.toast(f"Not deleted: {e}", icon=":material/block:")
+
+
+def _resume(run_id: str, from_scratch: bool = False) -> None:
+    st.session_state[CONFIRM_SCRATCH] = None
+    try:
+        runner.resume(store, run_id, from_scratch=from_scratch)
+    except ValueError as e:
+        if "no checkpoint" in str(e):  # resuming would discard its data: ask first
+            st.session_state[CONFIRM_SCRATCH] = run_id
+        else:  # resumed or deleted elsewhere meanwhile
+            st.toast(f"Not resumed: {e}", icon=":material/block:")
+    except (stmod.StoreError, KeyError) as e:
+        st.toast(f"Not resumed: {e}", icon=":material/block:")
+
+
+def _run_card(r: stmod.RunRecord) -> None:
+    """A running run: name, progress, latest metrics, cancel."""
+    with st.container(border=True):
+        top = st.columns([4, 1])
+        top[0].markdown(f"**{STATUS_ICON[r.status]} {md_escape(r.name)}** · `{r.id}` · {r.status}")
+        top[1].button("Cancel", key=f"train_cancel_{r.id}", disabled=r.cancel_requested, on_click=_cancel,
+                      args=(r.id,))
+        label = f"epoch {r.epoch}/{r.total_epochs} · {r.seconds:.0f} s"
+        if r.cancel_requested:
+            label += " · cancelling…"
+        st.progress(r.progress, text=label)
+        m = r.metrics
+        if m:
+            cols = st.columns(4)
+            for col, (k, name) in zip(cols, [("knn_accuracy", "kNN acc"), ("alignment", "alignment"),
+                                             ("uniformity", "uniformity"), ("rankme", "RankMe")], strict=True):
+                v = m.get(k)
+                col.metric(name, "–" if v is None else f"{v:.3f}")
+
+
+def _queued_list(queued: list[stmod.RunRecord], active_ids: set[str]) -> None:
+    """Queued runs, one line each in start order, in one collapsible list."""
+    with st.expander(f"{len(queued)} queued", icon=":material/schedule:", key="train_queued_list"):
+        for i, r in enumerate(queued):
+            cols = st.columns([6, 1])
+            waits = " · waits for its teacher" if r.config.get("teacher") in active_ids else ""
+            cols[0].markdown(f"{i + 1} · {md_escape(r.name)} · `{r.id}`{waits}")
+            cols[1].button(":material/close:", key=f"train_cancel_{r.id}", help="Cancel this queued run",
+                           on_click=_cancel, args=(r.id,))
+        if len(queued) > 1:
+            st.button(f"Cancel all {len(queued)} queued runs", key="train_cancel_queued", on_click=_cancel_all,
+                      args=([r.id for r in queued],))
+
+
+def _loss_chart(runs: list[stmod.RunRecord], running: list[stmod.RunRecord]) -> None:
+    """The loss curve of a running run (pick which when several run), else of the latest run that has one."""
+    hist: dict[str, dict[str, np.ndarray]] = {}
+
+    def has_history(run_id: str) -> bool:
+        if run_id not in hist:
+            hist[run_id] = store.history(run_id)
+        return len(hist[run_id]["step"]) > 0
+
+    live = chart_candidates(running, has_history)
+    if len(live) > 1:
+        by_id = {r.id: r for r in live}
+        if st.session_state.get("train_chart_run") not in by_id:
+            st.session_state["train_chart_run"] = live[0].id
+        follow = by_id[st.selectbox("Loss curve of", list(by_id), key="train_chart_run",
+                                    format_func=lambda i: f"{by_id[i].name} · {i}")]
+    else:
+        follow = live[0] if live else latest_with_history(runs, has_history)
+    if follow is None:
+        return
+    h = hist[follow.id]
+    ends = h["epoch"] == np.round(h["epoch"])  # epoch means; the rest are points within an epoch
+    fig = go.Figure()
+    if (~ends).any():
+        fig.add_trace(go.Scatter(x=h["epoch"][~ends], y=h["loss"][~ends], mode="markers", name="within epoch",
+                                 marker={"size": 4, "color": "rgba(120,120,120,0.45)"}))
+    fig.add_trace(go.Scatter(x=h["epoch"][ends], y=h["loss"][ends], mode="lines+markers", name="epoch mean",
+                             marker={"size": 4}))
+    fig.update_layout(title=f"Loss · {plot_escape(follow.name)} · {follow.status}", xaxis_title="epoch",
+                      yaxis_title="training loss", height=260, margin={"l": 10, "r": 10, "t": 40, "b": 10},
+                      showlegend=bool((~ends).any()))
+    st.plotly_chart(fig, width="stretch", key="train_loss_chart")
+
+
+def _recent_row(r: stmod.RunRecord) -> None:
+    """A finished, failed or cancelled run: status, metrics, reason; resume; delete after a confirmation."""
+    cols = st.columns([6, 1, 1])
+    acc = r.metrics.get("knn_accuracy")
+    extra = f" · kNN {acc:.3f}" if acc is not None else ""
+    cols[0].markdown(f"{STATUS_ICON.get(r.status, '')} **{md_escape(r.name)}** · {r.status} · "
+                     f"epoch {r.epoch}/{r.total_epochs}{extra}")
+    if r.reason:
+        cols[0].caption(md_escape(r.reason))
+    if r.status in stmod.RESUMABLE:
+        cols[1].button(":material/play_arrow:", key=f"train_resume_{r.id}", help="Resume from the last checkpoint",
+                       on_click=_resume, args=(r.id,))
+    cols[2].button(":material/delete:", key=f"train_delete_{r.id}", help="Delete this run and its data (asks first)",
+                   on_click=_ask_delete, args=(r.id,))
+    if st.session_state.get(CONFIRM_SCRATCH) == r.id:
+        with st.container(border=True):
+            st.markdown(f"Run **{md_escape(r.name)}** has no checkpoint, so it cannot continue where it stopped. "
+                        "Start it again from scratch? Its history and snapshots will be discarded.")
+            yes, no, _ = st.columns([1, 1, 2])
+            yes.button("Start from scratch", type="primary", key=f"train_scratch_yes_{r.id}", on_click=_resume,
+                       args=(r.id, True))
+            no.button("Keep as it is", key=f"train_scratch_no_{r.id}", on_click=st.session_state.__setitem__,
+                      args=(CONFIRM_SCRATCH, None))
+    if st.session_state.get(CONFIRM_DELETE) == r.id:
+        with st.container(border=True):
+            st.markdown(f"Delete run **{md_escape(r.name)}** (`{r.id}`) and its data: checkpoints, snapshots, "
+                        "maps? This cannot be undone.")
+            yes, no, _ = st.columns([1, 1, 2])
+            yes.button("Delete", type="primary", key=f"train_delete_yes_{r.id}", icon=":material/delete:",
+                       on_click=_delete, args=(r.id,))
+            no.button("Keep", key=f"train_delete_no_{r.id}", on_click=_ask_delete, args=(None,))
 
 
 @st.fragment(run_every=1.0)
 def queue() -> None:
     runs = store.list_runs()
-    active = [r for r in runs if r.active]
-    st.subheader(f"Queue · {len(active)} active")
+    running, queued = split_queue(runs)
+    st.subheader(f"Queue · {len(running) + len(queued)} active")
+    st.caption(f"{len(running)} running · {len(queued)} queued")
+    _launch_notice()
     if not runs:
         st.info("No runs yet: press **Train** (the defaults work).")
         return
-    for r in active:
-        with st.container(border=True):
-            top = st.columns([4, 1])
-            top[0].markdown(f"**{STATUS_ICON[r.status]} {r.name}** · `{r.id}` · {r.status}")
-            if top[1].button("Cancel", key=f"train_cancel_{r.id}", disabled=r.cancel_requested):
-                runner.cancel(store, r.id)
-                st.rerun(scope="fragment")
-            label = f"epoch {r.epoch}/{r.total_epochs} · {r.seconds:.0f} s"
-            if r.cancel_requested:
-                label += " · cancelling…"
-            st.progress(r.progress, text=label)
-            m = r.metrics
-            if m:
-                cols = st.columns(4)
-                for col, (k, name) in zip(cols, [("knn_accuracy", "kNN acc"), ("alignment", "alignment"),
-                                                 ("uniformity", "uniformity"), ("rankme", "RankMe")], strict=True):
-                    v = m.get(k)
-                    col.metric(name, "–" if v is None else f"{v:.3f}")
-    live = active[0] if active else runs[0]
-    h = store.history(live.id)
-    if len(h["step"]):
-        ends = h["epoch"] == np.round(h["epoch"])  # epoch means; the rest are points within an epoch
-        fig = go.Figure()
-        if (~ends).any():
-            fig.add_trace(go.Scatter(x=h["epoch"][~ends], y=h["loss"][~ends], mode="markers", name="within epoch",
-                                     marker={"size": 4, "color": "rgba(120,120,120,0.45)"}))
-        fig.add_trace(go.Scatter(x=h["epoch"][ends], y=h["loss"][ends], mode="lines+markers", name="epoch mean",
-                                 marker={"size": 4}))
-        fig.update_layout(title=f"Loss · {live.name}", xaxis_title="epoch", yaxis_title="training loss",
-                          height=260, margin={"l": 10, "r": 10, "t": 40, "b": 10}, showlegend=bool((~ends).any()))
-        st.plotly_chart(fig, width="stretch", key="train_loss_chart")
+    for r in running:
+        _run_card(r)
+    if queued:
+        _queued_list(queued, {r.id for r in running + queued})
+    _loss_chart(runs, running)
     recent = [r for r in runs if not r.active][:6]
+    if st.session_state.get(CONFIRM_DELETE) not in {r.id for r in recent}:
+        st.session_state.pop(CONFIRM_DELETE, None)  # the run left the list: nothing waits for a confirmation
     if recent:
         st.markdown("**Recent runs**")
         for r in recent:
-            cols = st.columns([6, 1, 1])
-            acc = r.metrics.get("knn_accuracy")
-            extra = f" · kNN {acc:.3f}" if acc is not None else ""
-            cols[0].markdown(f"{STATUS_ICON.get(r.status, '')} **{r.name}** · {r.status} · epoch {r.epoch}/{r.total_epochs}{extra}"
-                             + (f"  \n<small>{r.reason}</small>" if r.reason else ""), unsafe_allow_html=True)
-            if r.status in stmod.RESUMABLE and cols[1].button(":material/play_arrow:", key=f"train_resume_{r.id}",
-                                                               help="Resume from the last checkpoint"):
-                runner.resume(store, r.id)
-                st.rerun(scope="fragment")
-            if cols[2].button(":material/delete:", key=f"train_delete_{r.id}", help="Delete this run and its data"):
-                store.delete_run(r.id)
-                st.rerun(scope="fragment")
+            _recent_row(r)
 
 
 with right:

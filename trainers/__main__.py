@@ -1,7 +1,11 @@
 """Command line: the same code as the app, headless, into the same store.
 
     python -m trainers train --dataset digits --loss nt_xent --epochs 50 --json
-    python -m trainers list | cancel RUN | resume RUN | scheduler
+    python -m trainers list | cancel RUN | resume RUN [--from-scratch] | delete RUN
+    python -m trainers doctor [--repair] [--json]
+
+A store problem (full disk, read-only or damaged store) exits with status 1 and one
+message that says what to do; a bad flag or run id exits with status 2.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ import os
 import sys
 import time
 import typing
+from pathlib import Path
 
 from trainers import registry
-from trainers.config import ConfigError, RunConfig
+from trainers.config import ConfigError, RunConfig, describe
 
 
 def _catalogue() -> str:
@@ -64,24 +69,33 @@ def _config_from_args(a: argparse.Namespace) -> RunConfig:
         try:
             with open(a.config) as f:
                 d = json.load(f)
-        except (OSError, json.JSONDecodeError) as e:
+        except (OSError, ValueError, RecursionError) as e:  # ValueError: not JSON, or not UTF-8
             raise ConfigError(f"cannot read --config {a.config}: {e}") from None
+        if not isinstance(d, dict):
+            raise ConfigError(f"--config {a.config} must hold a JSON object of configuration fields, such as "
+                              f'{{"loss": "dcl", "epochs": 20}}; it holds {describe(d)}')
     for f in dataclasses.fields(RunConfig):
         v = getattr(a, f.name, None)
         if v is not None:
             d[f.name] = v
-    opts = dict(d.get("loss_options", {}))
-    for kv in a.loss_option:
-        if "=" not in kv:
-            raise ConfigError(f"--loss-option takes KEY=VALUE (got {kv!r})")
-        k, v = kv.split("=", 1)
-        try:
-            opts[k] = json.loads(v)
-        except json.JSONDecodeError:
-            opts[k] = v
-    if opts:
+    if a.loss_option:
+        opts = d.get("loss_options", {})
+        if not isinstance(opts, dict):
+            raise ConfigError(f"loss_options in --config must be an object of option names and values, got {describe(opts)}")
+        opts = dict(opts)
+        for kv in a.loss_option:
+            if "=" not in kv:
+                raise ConfigError(f"--loss-option takes KEY=VALUE (got {kv!r})")
+            k, v = kv.split("=", 1)
+            try:
+                opts[k] = json.loads(v)
+            except json.JSONDecodeError:
+                opts[k] = v
         d["loss_options"] = opts
     return RunConfig.from_dict(d)
+
+
+PUBLIC_COMMANDS = ("train", "list", "cancel", "resume", "delete", "doctor", "scheduler")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -92,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--store", help="store folder (default: $LAB_STORE or ./lab_store)")
-    sub = p.add_subparsers(dest="cmd", required=True)
+    # the metavar lists the public commands: the internal `worker` has no help line and no place in it
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="{" + ",".join(PUBLIC_COMMANDS) + "}")
     t = sub.add_parser("train", help="train one run in the foreground", epilog=_catalogue(),
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_config_flags(t)
@@ -101,18 +116,61 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("cancel", "resume", "delete"):
         c = sub.add_parser(name, help=f"{name} a run")
         c.add_argument("run_id")
+        if name == "resume":
+            c.add_argument("--from-scratch", action="store_true",
+                           help="start again from epoch 0 when the run has no checkpoint (discards its history and snapshots)")
+    d = sub.add_parser("doctor", help="check the store (database, run folders, snapshots); --repair fixes what it can")
+    d.add_argument("--repair", action="store_true", help="rebuild a damaged database, index or remove unknown run folders, "
+                   "drop damaged snapshots, remove leftover temporary files")
+    d.add_argument("--json", action="store_true", help="print the findings as one JSON object")
     sc = sub.add_parser("scheduler", help="run the scheduler (started on demand by the app)")
     sc.add_argument("--store", dest="sched_store")
     sc.add_argument("--idle-exit", type=float, default=None)
-    w = sub.add_parser("worker", help=argparse.SUPPRESS)
+    w = sub.add_parser("worker")
     w.add_argument("run_id")
     a = p.parse_args(argv)
 
-    from trainers import runner
     from trainers import store as st
 
     root = a.store or getattr(a, "sched_store", None)
-    store = st.Store(root)
+    if a.cmd == "doctor":
+        return _doctor(root, repair=a.repair, as_json=a.json)
+    try:
+        return _run(a, st.Store(root))
+    except st.StoreError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+
+
+def _doctor(root: str | None, *, repair: bool, as_json: bool) -> int:
+    from trainers import store as st
+
+    findings = st.doctor(root, repair=repair)
+    left = [f for f in findings if f.level == "error" and not f.repaired]
+    if as_json:
+        where = Path(root).expanduser().resolve() if root else st.default_root()
+        print(json.dumps({"store": str(where),
+                          "healthy": not findings, "errors_left": len(left),
+                          "findings": [f.to_dict() for f in findings]}))
+    elif not findings:
+        print("the store is healthy: database, run folders and snapshots check out")
+    else:
+        for f in findings:
+            tag = "repaired" if f.repaired else f.level
+            print(f"{tag}: {f.what}\n    -> {f.fix}")
+        print(f"{len(findings)} findings, {len(left)} errors left" + ("" if repair or not left else
+                                                                       "; `--repair` fixes what it can"))
+    if not left:
+        from trainers import runner
+
+        runner.wake_scheduler(st.Store(root))  # e.g. maps of re-indexed runs
+    return 1 if left else 0
+
+
+def _run(a: argparse.Namespace, store) -> int:
+    from trainers import runner
+    from trainers import store as st
+
     if a.cmd == "train":
         try:
             cfg = _config_from_args(a)
@@ -131,19 +189,26 @@ def main(argv: list[str] | None = None) -> int:
             cfg = cfg.replace(threads=os.cpu_count() or 1)
         from trainers.train import boot_id, process_start_time, train_run
 
-        run_id = store.create_run(cfg, status=st.RUNNING)
+        run_id = store.create_run(cfg, status=st.RUNNING)  # on failure: no row, no folder
         store.update_run(run_id, pid=os.getpid(), pid_start=process_start_time(os.getpid()), boot_id=boot_id(),
                          started=time.time(), heartbeat=time.time())
         log = (lambda m: print(m, file=sys.stderr)) if a.json else print
         try:
             out = train_run(store, run_id, log=log)
         except KeyboardInterrupt:
-            store.update_run(run_id, status=st.CANCELLED, reason="interrupted (Ctrl-C)", finished=time.time(), pid=None)
+            try:
+                store.update_run(run_id, status=st.CANCELLED, reason="interrupted (Ctrl-C)", finished=time.time(), pid=None)
+            except st.StoreError:
+                pass  # reap marks it once the store can be written
             print("interrupted; the run is kept as cancelled and can be resumed", file=sys.stderr)
             return 130
         except Exception as e:
-            store.update_run(run_id, status=st.FAILED, reason=f"{type(e).__name__}: {e}", finished=time.time(), pid=None)
-            print(f"error: run {run_id} failed: {type(e).__name__}: {e}", file=sys.stderr)
+            runner.record_failure(store, run_id, e)
+            err = st.translate_error(e, store.root)
+            if isinstance(err, st.StoreError):
+                print(f"error: run {run_id} failed: {err}", file=sys.stderr)
+            else:
+                print(f"error: run {run_id} failed: {type(e).__name__}: {e}", file=sys.stderr)
             return 1
         if a.json:
             print(json.dumps(out))
@@ -158,31 +223,37 @@ def main(argv: list[str] | None = None) -> int:
         for r in store.list_runs():
             m = r.metrics
             acc = m.get("knn_accuracy")
-            print(f"{r.id}  {r.status:<9} {r.epoch:>4}/{r.total_epochs:<4} {r.name:<30} "
-                  f"{f'knn={acc:.3f}' if acc is not None else ''} {r.reason}")
+            acc_s = f"knn={acc:.3f}" if isinstance(acc, (int, float)) else ""
+            print(f"{r.id}  {r.status:<9} {r.epoch:>4}/{r.total_epochs:<4} {r.name:<30} {acc_s} {r.reason}")
+        health = store.health()
+        if health["message"]:
+            print(f"warning: {health['message']}", file=sys.stderr)
+        runner.wake_scheduler(store)
         return 0
     if a.cmd in ("cancel", "resume", "delete"):
         try:
             if a.cmd == "cancel":
                 print(runner.cancel(store, a.run_id))
             elif a.cmd == "resume":
-                runner.resume(store, a.run_id)
+                runner.resume(store, a.run_id, from_scratch=a.from_scratch)
                 print("queued")
             else:
+                runner.reap(store)
                 store.delete_run(a.run_id)
                 print("deleted")
+        except st.StoreError:
+            raise
         except (KeyError, ValueError, RuntimeError) as e:
-            print(f"error: {e}", file=sys.stderr)
+            print(f"error: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
             return 2
+        runner.wake_scheduler(store)
         return 0
     if a.cmd == "scheduler":
         kw = {} if a.idle_exit is None else {"idle_exit": a.idle_exit}
         runner.Scheduler(store, **kw).serve()
         return 0
     if a.cmd == "worker":
-        from trainers.train import run_worker
-
-        return run_worker(store, a.run_id)
+        return runner.worker_main(store, a.run_id)
     return 2
 
 

@@ -4,8 +4,12 @@ Used by the Train page and by ``python -m trainers`` alike."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from trainers import registry
+from trainers.config import RunConfig
 
 
 @dataclass(frozen=True)
@@ -179,6 +183,48 @@ PRESETS += [
         claim=CLAIM_NOISE,
     ),
 ]
+
+
+def varied_fields(preset: Preset) -> list[str]:
+    """The fields a sweep preset sets per run: those whose value differs between its runs or
+    that only some of its runs set. When the loss varies and not every run sets a temperature,
+    each run takes its loss's default temperature, so the temperature varies too. Every other
+    field is shared: the form's value applies to every run. Empty for a single-run preset."""
+    if not preset.is_sweep:
+        return []
+    keys: list[str] = []
+    for over in preset.configs:
+        keys += [k for k in over if k not in keys]
+    first = preset.configs[0]
+    varied = [k for k in keys if any(k not in over or over[k] != first.get(k) for over in preset.configs)]
+    if "loss" in varied and "temperature" not in varied and not all("temperature" in o for o in preset.configs):
+        varied.insert(varied.index("loss") + 1, "temperature")
+    return varied
+
+
+def expand(preset: Preset, form_values: Mapping[str, Any], *, group: str = "") -> list[RunConfig]:
+    """The runs a preset launches from the Train form's values, in order.
+
+    ``form_values``: a complete set of RunConfig fields (what the form shows). A single-run
+    preset launches the form as it is. A sweep launches one run per preset config: the
+    preset's value for each of :func:`varied_fields`, the form's value for every other field,
+    and ``group`` on all. A teacher reference ``"@k"`` (run k of the group) is kept for
+    ``runner.submit_group`` to resolve. Raises ``ConfigError`` (a ``ValueError``) with the
+    message of the first run that cannot run.
+    """
+    if not preset.is_sweep:
+        return [RunConfig.from_dict({**form_values, "group": group})]
+    varied = varied_fields(preset)
+    configs = []
+    for i, over in enumerate(preset.configs):
+        merged = {**form_values, **{k: v for k, v in over.items() if k in varied}, "group": group}
+        if "temperature" in varied and "temperature" not in over:
+            merged["temperature"] = registry.LOSSES[merged["loss"]].temperature
+        try:
+            configs.append(RunConfig.from_dict(merged))
+        except ValueError as e:
+            raise type(e)(f"run {i + 1} of {len(preset.configs)} ({merged.get('name') or merged['loss']}): {e}") from None
+    return configs
 
 
 def get_preset(name: str) -> Preset:

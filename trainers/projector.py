@@ -124,25 +124,47 @@ class ProjectionWorker:
         out[rows] = y
         return out
 
+    def next_job(self) -> tuple[str, int, str] | None:
+        """The next pending map (run id, epoch, space) not yet tried and failed, or None."""
+        for key in self.store.pending_projections("umap"):
+            if key not in self.failed:
+                return key
+        return None
+
+    def run(self, key: tuple[str, int, str]) -> bool:
+        """Compute and store one map; return whether it was stored. A map that cannot be made
+        (deleted or damaged snapshot) is not tried again by this worker; one that cannot be
+        stored for lack of space is tried again later."""
+        run_id, epoch, space = key
+        t = time.monotonic()
+        try:
+            y = self.compute(run_id, epoch, space)
+        except (KeyError, FileNotFoundError, st.StoreDamaged):
+            self.failed.add(key)  # deleted meanwhile, or damaged (doctor reports it)
+            return False
+        except Exception as e:
+            self.failed.add(key)
+            _say(f"umap failed for {key}: {type(e).__name__}: {e}")
+            return False
+        try:
+            self.store.add_projection(run_id, epoch, space, "umap", y, time.monotonic() - t)
+        except (FileNotFoundError, ValueError):
+            self.failed.add(key)
+            return False
+        return True
+
     def step(self) -> bool:
         """Compute one pending map; return False when there is nothing to do."""
-        for key in self.store.pending_projections("umap"):
-            if key in self.failed:
-                continue
-            run_id, epoch, space = key
-            t = time.monotonic()
-            try:
-                y = self.compute(run_id, epoch, space)
-            except (KeyError, FileNotFoundError):
-                self.failed.add(key)  # deleted meanwhile
-                continue
-            except Exception as e:
-                self.failed.add(key)
-                print(f"umap failed for {key}: {type(e).__name__}: {e}", flush=True)
-                continue
-            try:
-                self.store.add_projection(run_id, epoch, space, "umap", y, time.monotonic() - t)
-            except FileNotFoundError:
-                self.failed.add(key)
-            return True
+        while (key := self.next_job()) is not None:
+            if self.run(key):
+                return True
+            if key not in self.failed:  # could not store it now (full disk): later
+                return False
         return False
+
+
+def _say(msg: str) -> None:
+    try:
+        print(msg, flush=True)
+    except OSError:
+        pass

@@ -6,8 +6,14 @@ by :func:`ensure_scheduler`, single by a file lock) starts queued runs as detach
 worker processes up to a concurrency limit, reaps the ones that exit, marks the ones
 that died, and, on a thread of its own, computes the UMAP maps of new snapshots (so
 numba stays warm in one long-lived process). It exits after a while with nothing to
-do; any page or CLI call starts it again. Workers and the scheduler run in their own
-sessions, so they survive page reloads and a restart of the Streamlit server.
+do; any page or CLI call starts it again (:func:`wake_scheduler`: whenever runs are
+queued or maps are pending). Workers and the scheduler run in their own sessions, so they
+survive page reloads and a restart of the Streamlit server.
+
+Faults (docs/reliability.md): the scheduler logs a store error in a pass and goes on; a
+worker that runs out of disk space marks its run failed with that reason, or, when even
+that cannot be written, leaves a marker that :func:`reap` reads; cancel stops a worker
+even when its status cannot be written.
 """
 
 from __future__ import annotations
@@ -15,14 +21,18 @@ from __future__ import annotations
 import fcntl
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from trainers import store as st
 from trainers.config import RunConfig
+from trainers.store import pid_alive  # noqa: F401  (part of this module's interface)
 from trainers.train import boot_id, process_start_time
 
 IDLE_EXIT_SECONDS = float(os.environ.get("LAB_SCHEDULER_IDLE", "600"))
@@ -59,42 +69,107 @@ def threads_per_worker(n_concurrent: int | None = None) -> int:
 
 
 # -- liveness ---------------------------------------------------------------------------
-def pid_alive(pid: int | None, start: str | None = None) -> bool:
-    """True if ``pid`` runs (not a zombie) and, when given, started at ``start``."""
-    if not pid:
-        return False
-    stat = Path(f"/proc/{pid}/stat")
-    if stat.parent.parent.exists() and Path("/proc/self/stat").exists():
-        try:
-            rest = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            return False
-        if rest[0] in ("Z", "X"):
-            return False
-        return start is None or rest[19] == start
-    try:  # not Linux
-        os.kill(pid, 0)
-        return True
+def _say(msg: str) -> None:
+    """Print to the log; a full disk must not turn a log line into a crash."""
+    try:
+        print(msg, flush=True)
     except OSError:
+        pass
+
+
+def _no_space_marked(store: st.Store, run_id: str) -> bool:
+    try:
+        return (store.run_dir(run_id) / st.NO_SPACE_MARKER).exists()
+    except (OSError, ValueError):
         return False
+
+
+def _clear_no_space_marker(store: st.Store, run_id: str) -> None:
+    try:
+        (store.run_dir(run_id) / st.NO_SPACE_MARKER).unlink(missing_ok=True)
+    except (OSError, ValueError):
+        pass
+
+
+def dead_worker_reason(store: st.Store, rec: st.RunRecord, how: str) -> str:
+    """Why a run whose worker ended without marking it failed: no space left when the worker
+    said so (a marker) or the disk is (nearly) full, else ``how``."""
+    if _no_space_marked(store, rec.id) or st.free_mb(store.root) * 1e6 < st.LOW_SPACE_BYTES:
+        return st.no_space_reason(store.root)
+    return how
 
 
 def reap(store: st.Store) -> list[str]:
-    """Mark running runs whose worker is gone; return their ids. Safe from any process."""
+    """Mark running runs whose worker is gone; return their ids. Safe from any process; a run
+    whose mark cannot be written (full disk, read-only store) is left for the next reader."""
     marked = []
     me = boot_id()
+    if store.read_only:
+        return marked
     for rec in store.list_runs(status=st.RUNNING):
         if rec.boot_id and rec.boot_id != me:
             reason = f"the machine restarted while this run was at epoch {rec.epoch}; data kept, resume continues from the last checkpoint"
         elif rec.pid and not pid_alive(rec.pid, rec.pid_start):
-            reason = f"worker process {rec.pid} died (killed or crashed) at epoch {rec.epoch}; data kept, resume continues from the last checkpoint"
+            reason = dead_worker_reason(store, rec, f"worker process {rec.pid} died (killed or crashed) at epoch {rec.epoch}; "
+                                                    "data kept, " + ("resume starts from scratch" if rec.epoch == 0 else "resume continues from the last checkpoint"))
         elif rec.pid is None and rec.started and time.time() - (rec.heartbeat or rec.started) > 60:
             reason = f"worker never reported (no process) at epoch {rec.epoch}"
         else:
             continue
-        if store.transition(rec.id, (st.RUNNING,), status=st.FAILED, reason=reason, finished=time.time(), pid=None):
-            marked.append(rec.id)
+        try:
+            if store.transition(rec.id, (st.RUNNING,), status=st.FAILED, reason=reason, finished=time.time(), pid=None):
+                marked.append(rec.id)
+                _clear_no_space_marker(store, rec.id)
+        except st.StoreError:
+            continue
     return marked
+
+
+def record_failure(store: st.Store, run_id: str, e: BaseException) -> bool:
+    """Mark a running run failed because of ``e``; no space left gets its own reason. When the
+    store cannot take the mark, leave a marker file for :func:`reap` (a zero-byte file fits
+    on a full disk). Returns whether the run was marked."""
+    try:
+        epoch = store.get_run(run_id).epoch
+    except (st.StoreError, KeyError):
+        epoch = None
+    at = f" at epoch {epoch}" if epoch is not None else ""
+    if st.is_no_space(e):
+        reason = st.no_space_reason(store.root)
+    else:
+        reason = f"error{at}: {type(e).__name__}: {e} (details in worker.log)"
+    try:
+        ok = store.transition(run_id, (st.RUNNING,), status=st.FAILED, reason=reason, finished=time.time(), pid=None)
+    except st.StoreError:
+        ok = False
+    if not ok and st.is_no_space(e):
+        try:
+            (store.run_dir(run_id) / st.NO_SPACE_MARKER).touch()
+        except (OSError, ValueError):
+            pass
+    return ok
+
+
+def worker_main(store: st.Store, run_id: str) -> int:
+    """The ``worker`` command: train a run (trainers.train.run_worker), and record a failure
+    that the worker's own handler could not (a full disk fails its log and its mark too)."""
+    from trainers.train import run_worker
+
+    try:
+        rc = run_worker(store, run_id)
+    except Exception as e:
+        _say(f"worker failed: {type(e).__name__}: {e}")
+        record_failure(store, run_id, e)
+        return 1
+    if rc != 0:  # run_worker marked it; name a full disk as such
+        try:
+            rec = store.get_run(run_id)
+            if rec.status == st.FAILED and ("StoreFull" in rec.reason or "No space left" in rec.reason
+                                            or "disk is full" in rec.reason):
+                store.update_run(run_id, reason=st.no_space_reason(store.root))
+        except (st.StoreError, KeyError):
+            pass
+    return rc
 
 
 # -- user actions -----------------------------------------------------------------------
@@ -120,22 +195,49 @@ def submit_group(store: st.Store, configs: list[RunConfig], *, start: bool = Tru
 
 
 def cancel(store: st.Store, run_id: str) -> str:
-    """Cancel a queued run at once, or ask a running worker to stop (it checkpoints first)."""
-    if store.transition(run_id, (st.QUEUED,), status=st.CANCELLED, reason="cancelled before it started", finished=time.time()):
-        return st.CANCELLED
-    rec = store.get_run(run_id)
-    if rec.status == st.RUNNING:
-        store.update_run(run_id, cancel_requested=1)
-        return "cancelling"
-    return rec.status
+    """Cancel a queued run at once, or ask a running worker to stop (it checkpoints first).
+
+    When the store cannot take the request (full disk, read-only), a live worker is sent
+    SIGTERM instead (it stops at its next poll) and the store error is raised, its message
+    saying so."""
+    try:
+        if store.transition(run_id, (st.QUEUED,), status=st.CANCELLED, reason="cancelled before it started", finished=time.time()):
+            return st.CANCELLED
+        rec = store.get_run(run_id)
+        if rec.status == st.RUNNING:
+            store.update_run(run_id, cancel_requested=1)
+            return "cancelling"
+        return rec.status
+    except (st.StoreFull, st.StoreReadOnly) as e:
+        rec = store.get_run(run_id)
+        if rec.status == st.RUNNING and rec.pid and pid_alive(rec.pid, rec.pid_start):
+            os.kill(rec.pid, signal.SIGTERM)
+            if isinstance(e, st.StoreFull):
+                note = f"its worker (process {rec.pid}) was told to stop; its status is written once there is space"
+                raise st.StoreFull(store.root, note=note) from e
+        raise
 
 
-def resume(store: st.Store, run_id: str, *, start: bool = True) -> None:
-    """Queue a cancelled, failed or diverged run again; it continues from its checkpoint."""
+def resume(store: st.Store, run_id: str, *, start: bool = True, from_scratch: bool = False) -> None:
+    """Queue a cancelled, failed or diverged run again; it continues from its checkpoint.
+
+    A run past epoch 0 without a checkpoint (deleted, or never written) is refused unless
+    ``from_scratch``: resuming it would discard its history and snapshots. (A run stopped
+    before its first epoch ended has nothing worth keeping and starts again.)"""
     rec = store.get_run(run_id)
     if rec.status not in st.RESUMABLE:
         raise ValueError(f"run {run_id} is {rec.status}; only {', '.join(st.RESUMABLE)} runs can be resumed")
+    if not from_scratch and not store.checkpoint_path(run_id).exists():
+        snaps = store.snapshots(run_id)
+        n_snaps = len(snaps)
+        n_hist = len(store.history(run_id)["step"])
+        if rec.epoch > 0 or any(x.epoch > 0 for x in snaps):
+            raise ValueError(f"run {run_id} has no checkpoint (checkpoint.pt is missing), so it cannot continue where it stopped; "
+                             f"resuming would start it from scratch and discard its {n_hist} history points and {n_snaps} "
+                             "snapshots. To do that, pass --from-scratch (python -m trainers resume RUN --from-scratch)")
     store.transition(run_id, st.RESUMABLE, status=st.QUEUED, resume=1, cancel_requested=0, reason="", finished=None)
+    st.remove_stale_tmp(store.run_dir(run_id))
+    _clear_no_space_marker(store, run_id)
     if start:
         ensure_scheduler(store)
 
@@ -153,7 +255,8 @@ def _worker_env(store: st.Store, threads: int) -> dict[str, str]:
 def launch_worker(store: st.Store, run_id: str, *, threads: int | None = None) -> subprocess.Popen:
     """Start a detached worker for a queued run and mark it running with the worker's pid."""
     threads = threads or threads_per_worker()
-    log = open(store.log_path(run_id), "ab")
+    st.remove_stale_tmp(store.run_dir(run_id))
+    log = open(os.open(store.log_path(run_id), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
     proc = subprocess.Popen(
         [sys.executable, "-m", "trainers", "worker", run_id],
         stdin=subprocess.DEVNULL,
@@ -174,8 +277,14 @@ def _lock_path(store: st.Store) -> Path:
     return store.root / "scheduler.lock"
 
 
+def _open_owner_only(path: Path, mode: str = "a+") -> Any:
+    return open(os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600), mode)
+
+
 def scheduler_running(store: st.Store) -> bool:
-    with open(_lock_path(store), "a+") as f:
+    if store.read_only:
+        return False
+    with _open_owner_only(_lock_path(store)) as f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -186,32 +295,73 @@ def scheduler_running(store: st.Store) -> bool:
 
 def ensure_scheduler(store: st.Store) -> bool:
     """Start the scheduler for this store unless one runs. Returns True if one was started."""
-    if scheduler_running(store):
+    if store.read_only or scheduler_running(store):
         return False
     # spawn through a short-lived parent so the scheduler is re-parented (no zombie here)
     code = (
-        "import subprocess, sys; subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL, "
-        "stdout=open(sys.argv[-1] + '/scheduler.log', 'ab'), stderr=subprocess.STDOUT, start_new_session=True)"
+        "import os, subprocess, sys; subprocess.Popen(sys.argv[1:], stdin=subprocess.DEVNULL, "
+        "stdout=open(os.open(sys.argv[-1] + '/scheduler.log', os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), 'ab'), "
+        "stderr=subprocess.STDOUT, start_new_session=True)"
     )
     argv = [sys.executable, "-m", "trainers", "scheduler", "--store", str(store.root)]
-    subprocess.run([sys.executable, "-c", code, *argv], env=_worker_env(store, 1), cwd=str(Path(__file__).resolve().parent.parent),
+    env = _worker_env(store, 1)
+    # the scheduler's threads: one for scheduling, one for maps; their numeric libraries get
+    # one thread each, whatever the environment says, so workers keep the cores
+    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    subprocess.run([sys.executable, "-c", code, *argv], env=env, cwd=str(Path(__file__).resolve().parent.parent),
                    check=False, timeout=30)
     return True
+
+
+def work_waiting(store: st.Store) -> bool:
+    """True if runs are queued, or (with maps on) snapshots wait for their UMAP map."""
+    if store.list_runs(status=st.QUEUED):
+        return True
+    return os.environ.get("LAB_UMAP", "1") != "0" and bool(store.pending_projections("umap"))
+
+
+def wake_scheduler(store: st.Store) -> bool:
+    """Start the scheduler when work is waiting and none runs (a dead scheduler strands queued
+    runs). Every CLI command that reads the store calls this. Returns True if one was started;
+    never raises for a store that cannot take it."""
+    try:
+        return work_waiting(store) and ensure_scheduler(store)
+    except (st.StoreError, OSError, sqlite3.Error, subprocess.SubprocessError):
+        return False
 
 
 class Scheduler:
     """The loop of ``python -m trainers scheduler``."""
 
-    def __init__(self, store: st.Store, *, idle_exit: float = IDLE_EXIT_SECONDS, umap: bool = True) -> None:
+    def __init__(self, store: st.Store, *, idle_exit: float | None = None, umap: bool = True) -> None:
         self.store = store
-        self.idle_exit = idle_exit
+        try:  # seconds with nothing to do before it exits: $LAB_SCHEDULER_IDLE, default 600
+            self.idle_exit = idle_exit if idle_exit is not None else float(os.environ.get("LAB_SCHEDULER_IDLE", IDLE_EXIT_SECONDS))
+        except ValueError:
+            self.idle_exit = IDLE_EXIT_SECONDS
         self.procs: dict[str, subprocess.Popen] = {}
         self.stop = threading.Event()
         self.umap = umap and os.environ.get("LAB_UMAP", "1") != "0"
-        self.proj_busy = threading.Event()
+        self.proj_busy = threading.Event()  # set while a map is being computed
+        self.errors = 0  # store errors logged by passes so far
+        self._last_error = ""
+
+    def _guard(self, what: str, fn: Callable[[], Any]) -> Any:
+        """Run one step of a pass; a store error is logged (once until it changes) and the
+        pass goes on with the other runs."""
+        try:
+            return fn()
+        except (st.StoreError, sqlite3.Error, OSError) as e:
+            msg = f"{what}: {type(e).__name__}: {e}"
+            if msg != self._last_error:
+                _say(msg)
+                self._last_error = msg
+            self.errors += 1
+            return None
 
     def tick(self) -> bool:
-        """One scheduling pass; return True if anything is queued, running or pending."""
+        """One scheduling pass; return True if anything is queued, running or pending. A store
+        error in one step is logged and the others go on."""
         s = self.store
         # workers that exited: the worker marks its own run; a signal death is marked here
         for run_id, p in list(self.procs.items()):
@@ -219,29 +369,48 @@ class Scheduler:
             if rc is None:
                 continue
             del self.procs[run_id]
-            rec = s.get_run(run_id)
-            if rec.status == st.RUNNING:
-                how = f"killed by signal {-rc}" if rc < 0 else f"exited with code {rc}"
-                s.transition(run_id, (st.RUNNING,), status=st.FAILED, pid=None, finished=time.time(),
-                             reason=f"worker {how} at epoch {rec.epoch}; data kept, resume continues from the last checkpoint")
-        reap(s)
+            self._guard(f"marking run {run_id}", lambda run_id=run_id, rc=rc: self._mark_exited(run_id, rc))
+        self._guard("reaping", lambda: reap(s))
         # escalate cancels that a worker ignores for 15 s
-        for rec in s.list_runs(status=st.RUNNING):
+        for rec in self._guard("listing running runs", lambda: s.list_runs(status=st.RUNNING)) or []:
             if rec.cancel_requested and rec.pid and rec.heartbeat and time.time() - rec.heartbeat > 15:
                 try:
                     os.kill(rec.pid, signal.SIGTERM)
                 except OSError:
                     pass
-        running = s.list_runs(status=st.RUNNING)
-        queued = sorted(s.list_runs(status=st.QUEUED), key=lambda r: r.created)
+        running = self._guard("listing running runs", lambda: s.list_runs(status=st.RUNNING))
+        queued = self._guard("listing queued runs", lambda: sorted(s.list_runs(status=st.QUEUED), key=lambda r: r.created))
+        if running is None or queued is None:
+            return True  # the store could not be read: keep trying rather than exit as idle
         from trainers.distill import teacher_gate
 
-        queued = [r for r in queued if teacher_gate(s, r)]  # a student waits for its teacher to finish
-        slots = concurrency() - len(running)
+        queued = [r for r in queued if self._guard(f"checking the teacher of {r.id}", lambda r=r: teacher_gate(s, r))]
+        # a worker whose run has ended may still be exiting (writing, freeing memory): it holds
+        # its core until its process is gone, so it counts until then
+        busy_workers = {r.id for r in running} | set(self.procs)
+        slots = concurrency() - len(busy_workers)
         for rec in queued[: max(0, slots)]:
-            if s.transition(rec.id, (st.QUEUED,), status=st.RUNNING, pid=None, started=time.time(), heartbeat=time.time()):
-                self.procs[rec.id] = launch_worker(s, rec.id, threads=threads_per_worker(min(concurrency(), len(running) + len(queued))))
+            self._guard(f"starting run {rec.id}", lambda rec=rec: self._start(rec.id, len(running) + len(queued)))
         return bool(running or queued or self.procs or self.proj_busy.is_set())
+
+    def _mark_exited(self, run_id: str, rc: int) -> None:
+        rec = self.store.get_run(run_id)
+        if rec.status == st.RUNNING:
+            how = f"killed by signal {-rc}" if rc < 0 else f"exited with code {rc}"
+            reason = dead_worker_reason(self.store, rec, f"worker {how} at epoch {rec.epoch}; data kept, " + (
+                "resume starts from scratch" if rec.epoch == 0 else "resume continues from the last checkpoint"))
+            if self.store.transition(run_id, (st.RUNNING,), status=st.FAILED, pid=None, finished=time.time(), reason=reason):
+                _clear_no_space_marker(self.store, run_id)
+
+    def _start(self, run_id: str, wanting: int) -> None:
+        s = self.store
+        if not s.transition(run_id, (st.QUEUED,), status=st.RUNNING, pid=None, started=time.time(), heartbeat=time.time()):
+            return
+        try:
+            self.procs[run_id] = launch_worker(s, run_id, threads=threads_per_worker(min(concurrency(), wanting)))
+        except BaseException as e:
+            record_failure(s, run_id, e)
+            raise
 
     def _projection_loop(self) -> None:
         from trainers.projector import ProjectionWorker
@@ -249,26 +418,38 @@ class Scheduler:
         pw = ProjectionWorker(self.store)
         pw.warm_up()
         while not self.stop.is_set():
+            # busy only while a map is computed: looking for work must not count as work,
+            # or the scheduler's idle timer restarts whenever a tick lands on a look
+            try:
+                key = pw.next_job()
+            except Exception as e:  # the store could not be read: try again later
+                _say(f"projection error: {type(e).__name__}: {e}")
+                key = None
+            if key is None:
+                self.stop.wait(PROJECTION_POLL_SECONDS)
+                continue
             self.proj_busy.set()
             try:
-                did = pw.step()
+                pw.run(key)
             except Exception as e:  # never let a bad snapshot kill the scheduler
-                print(f"projection error: {type(e).__name__}: {e}", flush=True)
-                did = False
-            if not did:
+                _say(f"projection error: {type(e).__name__}: {e}")
+                self.stop.wait(5.0)  # e.g. a full disk: do not spin on it
+            finally:
                 self.proj_busy.clear()
-                self.stop.wait(PROJECTION_POLL_SECONDS)
 
     def serve(self) -> None:
-        with open(_lock_path(self.store), "a+") as lock:
+        with _open_owner_only(_lock_path(self.store)) as lock:
             try:
                 fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError:
-                print("another scheduler holds the lock; exiting", flush=True)
+                _say("another scheduler holds the lock; exiting")
                 return
-            print(f"scheduler {os.getpid()} serving {self.store.root}", flush=True)
+            _say(f"scheduler {os.getpid()} serving {self.store.root}")
             pid_file = self.store.root / "scheduler.pid"
-            pid_file.write_text(str(os.getpid()))
+            try:
+                pid_file.write_text(str(os.getpid()))
+            except OSError as e:
+                _say(f"cannot write {pid_file}: {e}")
             signal.signal(signal.SIGTERM, lambda *a: self.stop.set())
             th = None
             if self.umap:
@@ -276,11 +457,15 @@ class Scheduler:
                 th.start()
             idle_since = time.monotonic()
             while not self.stop.is_set():
-                busy = self.tick()
+                try:
+                    busy = self.tick()
+                except Exception as e:  # anything else: log it and keep the other runs going
+                    _say(f"scheduler error: {type(e).__name__}: {e}")
+                    busy = True
                 if busy:
                     idle_since = time.monotonic()
                 elif time.monotonic() - idle_since > self.idle_exit:
                     break
                 self.stop.wait(TICK_SECONDS)
             self.stop.set()
-            print("scheduler exiting", flush=True)
+            _say("scheduler exiting")

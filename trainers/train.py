@@ -2,14 +2,17 @@
 
 ``train_run(store, run_id)`` trains the run's config into the store: seeded, on the
 ``auto`` device, with snapshots on the config's schedule, a checkpoint at each
-snapshot (and on cancel) that a resume continues from, live progress every half
-second, and a stop marked ``diverged`` when the loss becomes NaN or infinite.
+snapshot, at the end of any epoch that ends ``checkpoint_seconds`` after the last
+checkpoint, and on cancel (a resume continues from it), live progress every half
+second, and a stop marked ``diverged`` when a step's loss is NaN, infinite or beyond
+``LOSS_LIMIT`` in magnitude.
 Bookkeeping stays out of the hot loop: losses are kept as tensors and read once per
 poll, so the loop runs at the speed of a bare forward/backward loop.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import platform
 import signal
@@ -30,6 +33,12 @@ from trainers.objectives import build_objective
 
 POLL_SECONDS = 0.5  # how often the loop writes progress and checks for cancellation
 HISTORY_SECONDS = 1.0  # at most one intermediate loss point per second inside an epoch
+# A step whose loss exceeds this in magnitude has diverged (as a NaN has). The registry's losses
+# on normalised embeddings stay below 2 / temperature + log(2 * batch) (about 2,000 at the
+# smallest temperature a config allows, 1e-3); measured at the defaults (digits, gmm, swiss
+# roll, diabetes): nt_xent 5.5, supremix 7.5, msd 6.6, rnc 4.4, l1 0.9, isogclr about 0 and
+# below; rnc and l1 on a linear encoder at the largest learning rate (10) peaked at 1.6e4.
+LOSS_LIMIT = 1e6
 
 
 def boot_id() -> str:
@@ -58,7 +67,8 @@ class Stop(Exception):
         self.status, self.reason = status, reason
 
 
-def _save_checkpoint(path, model, objective, opt, epoch: int, step: int, seconds: float, gen: torch.Generator) -> None:
+def _save_checkpoint(path, model, objective, opt, gens: dict[str, torch.Generator], epoch: int, step: int, seconds: float) -> None:
+    """Everything a resume needs to continue after ``epoch`` (written atomically)."""
     ckpt = {
         "model": model.state_dict(),
         "objective": objective.state_dict(),
@@ -67,13 +77,21 @@ def _save_checkpoint(path, model, objective, opt, epoch: int, step: int, seconds
         "step": step,
         "seconds": seconds,
         "rng_cpu": torch.get_rng_state(),
-        "gen": gen.get_state(),
+        **{name: g.get_state() for name, g in gens.items()},
     }
-    import io
-
     buf = io.BytesIO()
     torch.save(ckpt, buf)
     st.atomic_write_bytes(path, buf.getvalue())
+
+
+def _take_snapshot(store: st.Store, run_id: str, epoch: int, step: int, model, objective, ds, cfg: RunConfig, device) -> dict[str, Any]:
+    """Embed every sample, compute the metrics, store the snapshot and the run's latest metrics; return them."""
+    arrays, metrics = evaluate.snapshot(model, ds, device=device, aug_strength=cfg.aug_strength, per_sample=objective.per_sample(),
+                                        extra=getattr(objective, "snapshot_extra", None))
+    metrics["epoch"] = epoch
+    store.add_snapshot(run_id, epoch, step, arrays, metrics)
+    store.update_run(run_id, metrics=metrics)
+    return metrics
 
 
 def train_run(store: st.Store, run_id: str, *, log=print) -> dict[str, Any]:
@@ -118,28 +136,37 @@ def train_run(store: st.Store, run_id: str, *, log=print) -> dict[str, Any]:
     gen = torch.Generator(device=device).manual_seed(cfg.seed)  # augmentations
     perm_gen = torch.Generator().manual_seed(cfg.seed)  # batch order
     noise_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
+    gens = {"gen": gen, "perm_gen": perm_gen, "noise_gen": noise_gen}  # their states go into the checkpoint
 
-    start_epoch, step, seconds_before = 0, 0, 0.0
+    # --- resume: the checkpoint's epoch is the last one kept; "seconds" counts all the time
+    # spent training the run, work redone after a crash included, so it never goes back
+    start_epoch, step = 0, 0
+    seconds_before = rec.seconds if rec.resume else 0.0
     ckpt_path = store.checkpoint_path(run_id)
     if rec.resume and ckpt_path.exists():
-        ck = torch.load(ckpt_path, map_location=device, weights_only=True)
+        ck = torch.load(ckpt_path, map_location="cpu", weights_only=True)  # load_state_dict moves tensors to the device
         model.load_state_dict(ck["model"])
         objective.load_state_dict(ck["objective"])
         opt.load_state_dict(ck["opt"])
-        start_epoch, step, seconds_before = int(ck["epoch"]), int(ck["step"]), float(ck["seconds"])
+        start_epoch, step = int(ck["epoch"]), int(ck["step"])
         torch.set_rng_state(ck["rng_cpu"])
         gen.set_state(ck["gen"])
-        perm_gen.manual_seed(cfg.seed + 1000 * start_epoch)
+        if "perm_gen" in ck:
+            perm_gen.set_state(ck["perm_gen"])
+            noise_gen.set_state(ck["noise_gen"])
+        else:  # a checkpoint written before the batch order was saved
+            perm_gen.manual_seed(cfg.seed + 1000 * start_epoch)
         store.truncate_after(run_id, start_epoch)
         log(f"resumed from epoch {start_epoch} (step {step})")
     elif rec.resume:
         store.truncate_after(run_id, -1)
         log("no checkpoint: starting from scratch")
-    store.update_run(run_id, resume=0, epoch=start_epoch, step=step, total_epochs=cfg.epochs)
+    snaps = store.snapshots(run_id)
+    last_metrics: dict[str, Any] = dict(snaps[-1].metrics) if snaps else {}  # the last snapshot kept by the resume
+    store.update_run(run_id, resume=0, epoch=start_epoch, step=step, total_epochs=cfg.epochs, metrics=last_metrics)
 
     snap_epochs = set(cfg.snapshot_epochs())
     t0 = time.monotonic() - seconds_before
-    last_metrics: dict[str, Any] = dict(rec.metrics) if rec.resume else {}
 
     stop_flag = {"sig": None}
 
@@ -149,32 +176,22 @@ def train_run(store: st.Store, run_id: str, *, log=print) -> dict[str, Any]:
     if hasattr(signal, "SIGTERM") and threading_is_main():
         signal.signal(signal.SIGTERM, _on_term)
 
-    snap_seconds = [0.0]
-
-    def take_snapshot(epoch: int) -> None:
-        nonlocal last_metrics
-        ts = time.monotonic()
-        arrays, metrics = evaluate.snapshot(model, ds, device=device, aug_strength=cfg.aug_strength, per_sample=objective.per_sample(),
-                                            extra=getattr(objective, "snapshot_extra", None))
-        metrics["epoch"] = epoch
-        store.add_snapshot(run_id, epoch, step, arrays, metrics)
-        last_metrics = metrics
-        _save_checkpoint(ckpt_path, model, objective, opt, epoch, step, time.monotonic() - t0, gen)
-        store.update_run(run_id, metrics=metrics)
-        snap_seconds[0] += time.monotonic() - ts
-
     status, reason = st.FINISHED, ""
-    done_epoch = start_epoch  # the last fully completed epoch
+    done_epoch, done_step = start_epoch, step  # the last fully completed epoch and its last step
+    ckpt_epoch, ckpt_time = start_epoch, time.monotonic()  # the last checkpoint: its epoch, when it was written
+    snap_seconds = 0.0  # time spent taking snapshots (reported, so benchmarks can leave it out)
     try:
         if start_epoch == 0:
-            take_snapshot(0)
+            ts = time.monotonic()
+            last_metrics = _take_snapshot(store, run_id, 0, step, model, objective, ds, cfg, device)
+            _save_checkpoint(ckpt_path, model, objective, opt, gens, 0, step, time.monotonic() - t0)
+            snap_seconds += time.monotonic() - ts
         next_poll = time.monotonic() + POLL_SECONDS
         next_hist = time.monotonic() + HISTORY_SECONDS
         for epoch in range(start_epoch + 1, cfg.epochs + 1):
             model.train()
             perm = torch.randperm(n, generator=perm_gen).to(device)  # (N,)
-            losses: list[torch.Tensor] = []
-            checked = 0  # losses[:checked] are known to be finite
+            losses: list[torch.Tensor] = []  # one per step of this epoch
             for s in range(steps_per_epoch):
                 idx = perm[s * b : (s + 1) * b]  # (B,) positions in the training split
                 xb = X[idx]  # (B, F)
@@ -201,7 +218,7 @@ def train_run(store: st.Store, run_id: str, *, log=print) -> dict[str, Any]:
                 now = time.monotonic()
                 if now >= next_poll:  # bookkeeping, at most twice a second
                     next_poll = now + POLL_SECONDS
-                    checked = _check_finite(losses, checked, step, epoch)
+                    _check_losses(store, run_id, losses, step, epoch, steps_per_epoch, now - t0)
                     if now >= next_hist:
                         next_hist = now + HISTORY_SECONDS
                         recent = torch.stack(losses[-max(1, len(losses) // 2):]).mean().item()
@@ -210,19 +227,25 @@ def train_run(store: st.Store, run_id: str, *, log=print) -> dict[str, Any]:
                     if refit:
                         _refit_threads(store)
 
-            _check_finite(losses, checked, step, epoch)
+            _check_losses(store, run_id, losses, step, epoch, steps_per_epoch, time.monotonic() - t0)
             mean_loss = torch.stack(losses).mean().item()
-            now = time.monotonic()
-            store.append_history(run_id, [{"step": step, "epoch": epoch, "seconds": now - t0, "loss": mean_loss}])
-            done_epoch = epoch
+            store.append_history(run_id, [{"step": step, "epoch": epoch, "seconds": time.monotonic() - t0, "loss": mean_loss}])
+            done_epoch, done_step = epoch, step
+            # a snapshot epoch always gets a checkpoint; others when checkpoint_seconds have passed since the last
             if epoch in snap_epochs:
-                take_snapshot(epoch)
+                ts = time.monotonic()
+                last_metrics = _take_snapshot(store, run_id, epoch, step, model, objective, ds, cfg, device)
+                snap_seconds += time.monotonic() - ts
+            if epoch in snap_epochs or time.monotonic() - ckpt_time >= cfg.checkpoint_seconds:
+                _save_checkpoint(ckpt_path, model, objective, opt, gens, epoch, step, time.monotonic() - t0)
+                ckpt_epoch, ckpt_time = epoch, time.monotonic()
             _poll(store, run_id, epoch, step, time.monotonic() - t0, stop_flag)
     except Stop as e:
         status, reason = e.status, e.reason
-        if status == st.CANCELLED and done_epoch not in snap_epochs:
-            # keep the work done since the last snapshot (the model may be mid-epoch: close enough)
-            _save_checkpoint(ckpt_path, model, objective, opt, done_epoch, step, time.monotonic() - t0, gen)
+        if status == st.CANCELLED and done_epoch > ckpt_epoch:
+            # keep the epochs done since the last checkpoint; stopped mid-epoch, the weights also hold
+            # part of the next epoch (close enough), which a resume trains again in full from done_step
+            _save_checkpoint(ckpt_path, model, objective, opt, gens, done_epoch, done_step, time.monotonic() - t0)
         log(f"stopped: {status}: {reason}")
 
     seconds = time.monotonic() - t0
@@ -234,7 +257,7 @@ def train_run(store: st.Store, run_id: str, *, log=print) -> dict[str, Any]:
             out[k] = last_metrics[k]
     out["metrics_epoch"] = last_metrics.get("epoch")
     out["steps"] = step
-    out["snapshot_seconds"] = round(snap_seconds[0], 3)
+    out["snapshot_seconds"] = round(snap_seconds, 3)
     return out
 
 
@@ -244,18 +267,23 @@ def threading_is_main() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
-def _check_finite(losses: list[torch.Tensor], checked: int, step: int, epoch: int) -> int:
-    """Raise Stop(diverged) naming the first step whose loss is NaN or infinite."""
-    if checked >= len(losses):
-        return checked
-    new = torch.stack(losses[checked:])
-    bad = (~torch.isfinite(new)).nonzero()
-    if len(bad):
-        first = checked + int(bad[0, 0])
-        at_step = step - (len(losses) - first) + 1
-        val = new[int(bad[0, 0])].item()
-        raise Stop(st.DIVERGED, f"loss became {val} at step {at_step} (epoch {epoch}); data up to the last snapshot kept")
-    return len(losses)
+def _check_losses(store: st.Store, run_id: str, losses: list[torch.Tensor], step: int, epoch: int, steps_per_epoch: int,
+                  seconds: float) -> None:
+    """Raise Stop(diverged) at the first of this epoch's losses that is NaN, infinite or larger
+    than LOSS_LIMIT in magnitude, naming its step and value. The mean loss of the epoch's steps
+    before it goes into the history first, so the last finite losses are kept."""
+    values = torch.stack(losses)  # (steps so far in this epoch,)
+    bad = (~(values.abs() <= LOSS_LIMIT)).nonzero()  # NaN compares False, so it counts as bad
+    if not len(bad):
+        return
+    first = int(bad[0, 0])  # position in this epoch
+    bad_step = step - len(losses) + first + 1  # steps are counted from 1
+    if first > 0:
+        store.append_history(run_id, [{"step": bad_step - 1, "epoch": epoch - 1 + first / steps_per_epoch, "seconds": seconds,
+                                       "loss": values[:first].mean().item()}])
+    val = values[first].item()
+    what = f"became {val}" if not np.isfinite(val) else f"exploded to {val:.3g} (beyond the limit of {LOSS_LIMIT:.0e} in magnitude)"
+    raise Stop(st.DIVERGED, f"loss {what} at step {bad_step} (epoch {epoch}); data kept, resume continues from the last checkpoint")
 
 
 def _refit_threads(store: st.Store) -> None:
@@ -271,10 +299,12 @@ def _refit_threads(store: st.Store) -> None:
 
 def _poll(store: st.Store, run_id: str, epoch: int, step: int, seconds: float, stop_flag: dict) -> None:
     store.update_run(run_id, epoch=epoch, step=step, seconds=seconds, heartbeat=time.time())
+    # a stop keeps (or writes) a checkpoint at `epoch`, so a resume continues from there
+    resume = "resume starts from scratch" if epoch == 0 else f"resume continues from epoch {epoch}"
     if stop_flag["sig"] is not None:
-        raise Stop(st.CANCELLED, f"stopped by signal {stop_flag['sig']} at epoch {epoch}; resume continues from the last checkpoint")
+        raise Stop(st.CANCELLED, f"stopped by signal {stop_flag['sig']} at epoch {epoch}; {resume}")
     if store.get_run(run_id).cancel_requested:
-        raise Stop(st.CANCELLED, f"cancelled at epoch {epoch}; resume continues from the last checkpoint")
+        raise Stop(st.CANCELLED, f"cancelled at epoch {epoch}; {resume}")
 
 
 def run_worker(store: st.Store, run_id: str) -> int:

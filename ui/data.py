@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -10,6 +12,7 @@ import streamlit as st
 
 from trainers import registry, runner
 from trainers import store as stmod
+from ui.colours import run_colour
 
 STATUS_ICON = {  # plain symbols: they render in every font
     "queued": "…",
@@ -20,6 +23,26 @@ STATUS_ICON = {  # plain symbols: they render in every font
     "diverged": "⚠",
     "imported": "↓",
 }
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run a page's computation with one BLAS/OpenMP thread and one torch thread.
+
+    The server computes on small arrays while the workers keep every core busy; a pool of
+    several threads then waits for cores that are taken: on 2 cores with two runs training,
+    the SVD of a (600, 128) matrix took 0.5-5 s with two threads and 0.03 s with one
+    (``bench/bench_pages_load.py``). The previous thread counts are restored afterwards."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(limits=1):
+            yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @st.cache_resource(show_spinner=False)
@@ -52,9 +75,15 @@ def _ensure_router() -> None:
 
 def get_store() -> stmod.Store:
     """The lab store (``$LAB_STORE`` or ./lab_store), one handle per server process.
-    Every page calls this first (it also makes sure app.py's router is in charge)."""
+    Every page calls this first (it also makes sure app.py's router is in charge). A store
+    that cannot be opened (a damaged database, a path that is not a folder) stops the page
+    with what is wrong and what to do."""
     _ensure_router()
-    return _store_for(str(stmod.default_root()))
+    try:
+        return _store_for(str(stmod.default_root()))
+    except (stmod.StoreError, OSError) as e:
+        st.error(f"The lab store at {stmod.default_root()} cannot be opened: {e}", icon=":material/error:")
+        st.stop()
 
 
 def ensure_scheduler_throttled(store: stmod.Store, every: float = 5.0) -> None:
@@ -64,11 +93,11 @@ def ensure_scheduler_throttled(store: stmod.Store, every: float = 5.0) -> None:
     if now - st.session_state.get(key, 0.0) < every:
         return
     st.session_state[key] = now
-    runner.reap(store)
-    active = store.list_runs(status=stmod.ACTIVE)
-    pending = store.pending_projections("umap")
-    if active or pending:
-        runner.ensure_scheduler(store)
+    try:
+        runner.reap(store)
+        runner.wake_scheduler(store)
+    except stmod.StoreError:  # shown by the sidebar's store health line
+        pass
 
 
 def runs_frame(store: stmod.Store) -> pd.DataFrame:
@@ -99,23 +128,32 @@ def runs_frame(store: stmod.Store) -> pd.DataFrame:
                 "created": pd.Timestamp(r.created, unit="s"),
             }
         )
-    return pd.DataFrame(rows)
+    df = pd.DataFrame(rows)
+    for col in ("kNN acc", "linear acc", "alignment", "uniformity", "RankMe"):
+        if col in df:  # None (a metric the run's task has not) shows as an empty cell, not "None"
+            df[col] = pd.to_numeric(df[col], errors="coerce")
+    return df
 
 
 def run_label(rec: stmod.RunRecord) -> str:
     return f"{STATUS_ICON.get(rec.status, '')} {rec.name} · {rec.id[-6:]}"
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def snapshot_list(root: str, run_id: str, _stamp: float) -> list[dict]:
-    s = _store_for(root)
-    return [{"epoch": x.epoch, "step": x.step, "metrics": x.metrics, "created": x.created} for x in s.snapshots(run_id)]
-
-
 def snapshots(store: stmod.Store, run_id: str) -> list[dict]:
-    """Snapshot records of a run (epoch, step, metrics); cache busted by the run's progress."""
-    rec = store.get_run(run_id)
-    return snapshot_list(str(store.root), run_id, rec.heartbeat or rec.finished or rec.created if rec.active else rec.finished or rec.created)
+    """Snapshot records of a run (epoch, step, metrics, created), read from the store on
+    every call: one small SQLite query, so a view never shows a list older than the store.
+    (Only what a snapshot holds is cached, keyed by its creation time, which a resume that
+    rewrites an epoch changes.)"""
+    return [{"epoch": x.epoch, "step": x.step, "metrics": x.metrics, "created": x.created}
+            for x in store.snapshots(run_id)]
+
+
+def snapshot_at_or_before(store: stmod.Store, run_id: str, epoch: int) -> dict:
+    """The run's latest snapshot record at or before ``epoch`` (its first when it has none
+    that early)."""
+    snaps = snapshots(store, run_id)
+    before = [s for s in snaps if s["epoch"] <= epoch]
+    return before[-1] if before else snaps[0]
 
 
 HEAVY = ("rep", "emb")  # the (N, D) matrices: read only by the cached computations that need them
@@ -135,7 +173,20 @@ def light_snapshot(root: str, run_id: str, epoch: int, created: float) -> dict[s
 
 
 def snapshot_arrays(store: stmod.Store, run_id: str, epoch: int, created: float) -> dict[str, np.ndarray]:
-    return light_snapshot(str(store.root), run_id, epoch, created)
+    """What a page draws from one snapshot (``light_snapshot``). A damaged snapshot stops the
+    page there with what is damaged and what to do (the run pickers above stay usable)."""
+    try:
+        return light_snapshot(str(store.root), run_id, epoch, created)
+    except stmod.StoreError as e:
+        show_store_error(e)
+        st.stop()
+
+
+def show_store_error(e: Exception) -> None:
+    """A store error (damaged snapshot or run, full disk, read-only store) in words, with what to do."""
+    st.error(str(e), icon=":material/error:")
+    st.caption("Other runs and pages are not affected: pick another run above, or check the store with "
+               "`python -m trainers doctor` (`--repair` to fix what can be fixed).")
 
 
 def projection(store: stmod.Store, run_id: str, epoch: int, space: str, method: str) -> np.ndarray | None:
@@ -157,3 +208,8 @@ def dataset_images(dataset: str) -> np.ndarray | None:
 def metrics_over_epochs(store: stmod.Store, run_id: str) -> pd.DataFrame:
     snaps = snapshots(store, run_id)
     return pd.DataFrame([{"epoch": s["epoch"], **{k: v for k, v in s["metrics"].items() if k != "epoch"}} for s in snaps])
+
+
+def run_colours(store: stmod.Store) -> dict[str, str]:
+    """Run id -> its colour, the same on every chart of the app (``ui.colours``)."""
+    return {rid: run_colour(n) for rid, n in store.run_numbers().items()}

@@ -20,7 +20,8 @@ def best_marked_table(names: Sequence[str], metrics: Sequence[dict[str, Any]], c
     Columns no run has are dropped. With two runs or more, the best value of each column
     (rule: ``analysis.compare.best_per_column``) is shown bold on green, and the column
     "best in" lists the columns each run wins. ``leading``: extra text columns placed
-    after the run name. Returns the frame shown (without the styling).
+    after the run name. The run column is pinned (it stays in view when the table scrolls
+    sideways) and wide enough for whole names. Returns the frame shown (without the styling).
     """
     table = {k: [m.get(k) for m in metrics] for k in columns if any(m.get(k) is not None for m in metrics)}
     best = best_per_column(table) if len(names) > 1 else {}  # one run: nothing to compare
@@ -39,7 +40,8 @@ def best_marked_table(names: Sequence[str], metrics: Sequence[dict[str, Any]], c
         return [BEST_STYLE if i == best[keys[0]] else "" for i in range(len(col))]
 
     styler = df.style.apply(mark, axis=0).format(precision=3, na_rep="–", subset=[columns[k] for k in table])
-    st.dataframe(styler, hide_index=True, width="stretch", key=key)
+    st.dataframe(styler, hide_index=True, width="stretch", key=key,
+                 column_config={"run": st.column_config.TextColumn("run", pinned=True, width="large")})
     if not best:
         return df
     ups = [columns[k] for k in table if metric_goal(k) == "max"]

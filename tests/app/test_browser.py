@@ -3,91 +3,11 @@ find its plotly chart on the Alignment & Uniformity page. Saves screenshots."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
-import pytest
+from tests.app.browser import SHOTS, needs_chromium
 
-from tests.conftest import kill_store_processes
-
-ROOT = Path(__file__).resolve().parents[2]
-SHOTS = ROOT / "screenshots"
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="Debian chromium is not installed"),
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _start_server(store: Path):
-    port = _free_port()
-    env = {**os.environ, "LAB_STORE": str(store), "LAB_UMAP": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.address",
-         "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    t = time.monotonic()
-    while time.monotonic() - t < 60:
-        try:
-            if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        os.killpg(proc.pid, signal.SIGKILL)
-        pytest.fail("the app did not answer /_stcore/health within 60 s")
-    return proc, url
-
-
-def _stop_server(proc) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(10)
-    except (OSError, subprocess.TimeoutExpired):
-        os.killpg(proc.pid, signal.SIGKILL)
-
-
-class AppServers:
-    """Start (and restart) the app on a store; every server is stopped at teardown."""
-
-    def __init__(self, store: Path) -> None:
-        self.store = store
-        self.procs: list[subprocess.Popen] = []
-
-    def start(self) -> str:
-        proc, url = _start_server(self.store)
-        self.procs.append(proc)
-        return url
-
-    def stop_all(self) -> None:
-        for p in self.procs:
-            if p.poll() is None:
-                _stop_server(p)
-
-
-@pytest.fixture
-def app_server(tmp_path):
-    servers = AppServers(tmp_path / "store")
-    yield servers
-    servers.stop_all()
-    from trainers.store import Store
-
-    kill_store_processes(Store(servers.store))
+pytestmark = needs_chromium
 
 
 def test_launch_run_and_see_alignment_uniformity(app_server, page):

@@ -105,7 +105,12 @@ def test_temperature_page_long_tail(lab):
     for t, c in zip(box["data"], classes, strict=True):
         np.testing.assert_allclose(np.sort(_arr(t["y"])), np.sort(tau[train & (arr["y"] == c)]), rtol=1e-6)
 
+    # one part of the view at a time: the map is not drawn with the distribution
+    assert "temp_map" not in str([c.proto.id for c in at.get("plotly_chart")])
+
     # the map: training rows coloured by tau, held-out rows grey
+    at.session_state["temp_section"] = "map"
+    at.run()
     fmap = _fig(at, "temp_map")
     names = [t["name"] for t in fmap["data"]]
     assert names == ["held-out (no τ)", "training samples"]
@@ -114,6 +119,8 @@ def test_temperature_page_long_tail(lab):
     assert fmap["layout"]["title"]["text"].startswith("PCA")
 
     # tau per frequency group over the snapshot epochs
+    at.session_state["temp_section"] = "evolution"
+    at.run()
     evo = _fig(at, "temp_evolution")
     means = [t for t in evo["data"] if t.get("mode") == "lines+markers"]
     assert [t["name"].split(" classes")[0] for t in means] == ["frequent", "middle", "rare"]
@@ -122,6 +129,8 @@ def test_temperature_page_long_tail(lab):
         assert _arr(t["y"])[0] == pytest.approx(0.5)  # tau_init at epoch 0
 
     # the global-temperature run, side by side (the closest run is picked: sogclr, same data)
+    at.session_state["temp_section"] = "next to a global τ"
+    at.run()
     side = _frame(at, "")
     assert list(side.columns) == ["", "iSogCLR · isogclr long tail", "global τ · sogclr long tail"]
     row = side.set_index("").loc["kNN accuracy"]
@@ -139,7 +148,7 @@ def test_temperature_page_long_tail(lab):
 
 def test_temperature_page_extremes_show_digit_images(lab):
     s, ids = lab
-    at = _app("pages/temperature.py", temp_run=ids["iso_digits"], temp_epoch=1)
+    at = _app("pages/temperature.py", temp_run=ids["iso_digits"], temp_epoch=1, temp_section="extremes")
     arr = s.load_snapshot(ids["iso_digits"], 1)
     low, high = extreme_samples(arr["ps_tau"], k=8)
     grid = _fig(at, "temp_extremes")
@@ -153,6 +162,8 @@ def test_temperature_page_extremes_show_digit_images(lab):
     hi = _frame(at, "τᵢ", 1)
     assert hi["τᵢ"].iloc[0] == pytest.approx(np.nanmax(arr["ps_tau"]), rel=1e-6)
     # no global-temperature run on digits: the closest one (another dataset) comes with a warning
+    at.session_state["temp_section"] = "next to a global τ"
+    at.run()
     assert any("another dataset" in w.value for w in at.warning)
 
 
@@ -227,9 +238,17 @@ def test_compare_page_two_runs(lab):
     assert at.title[0].value == "Compare"
     assert at.selectbox(key="cmp_group").value == "(choose runs)"
     maps = _fig(at, "cmp_maps")
-    assert [t["name"] for t in maps["data"]] == ["isogclr long tail", "sogclr long tail"]
-    assert all(t["marker"]["coloraxis"] == "coloraxis" for t in maps["data"])
-    np.testing.assert_allclose(_arr(maps["data"][1]["x"]), xy[:, 0], rtol=1e-6)
+    # labels are classes: one trace per class and panel, a qualitative colour per class, no colour scale
+    y = s.load_snapshot(ids["sog"], 3)["y"]
+    classes = np.unique(y)
+    first = [t for t in maps["data"] if t.get("xaxis", "x") == "x"]
+    second = [t for t in maps["data"] if t.get("xaxis") == "x2"]
+    assert [t["name"] for t in first] == [t["name"] for t in second] == [str(c) for c in classes]
+    assert all(t["showlegend"] for t in first) and not any(t["showlegend"] for t in second)
+    assert len({t["marker"]["color"] for t in first}) == len(classes)
+    assert all("coloraxis" not in t["marker"] for t in maps["data"])
+    for t, c in zip(second, classes, strict=True):  # the UMAP panel draws the stored map
+        np.testing.assert_allclose(_arr(t["x"]), xy[y == c, 0], rtol=1e-6)
     titles = [a["text"] for a in maps["layout"]["annotations"]]
     assert titles[0].endswith("· PCA") and not titles[1].endswith("· PCA")
     assert maps["layout"]["xaxis2"].get("matches") == "x"  # shared axes
@@ -240,10 +259,15 @@ def test_compare_page_two_runs(lab):
 
     au = _fig(at, "cmp_au")
     assert [len(_arr(t["x"])) for t in au["data"]] == [4, 4]  # epochs 0, 1, 2, 3
+    # one run, one colour: the same on both charts, different between the runs
+    assert [t["line"]["color"] for t in spec["data"]] == [t["line"]["color"] for t in au["data"]]
+    assert spec["data"][0]["line"]["color"] != spec["data"][1]["line"]["color"]
     assert _title(au).startswith("uniformity") and _title(au, "yaxis").startswith("alignment")
 
     table = _frame(at, "best in")
     assert list(table["run"]) == ["isogclr long tail", "sogclr long tail"]
+    assert list(table["loss"]) == ["isogclr", "sogclr"]  # the settings that differ sit next to the names
+    assert "dataset" not in table.columns  # the same for both
     assert "kNN MAE" not in table.columns  # no run has it
     m = [s.get_run(r).metrics for r in pair]
     for col, key, pick in (("kNN acc", "knn_accuracy", np.argmax), ("alignment", "alignment", np.argmin),
@@ -264,7 +288,7 @@ def test_compare_opens_the_group_handed_over(lab):
     assert any(REG_GROUP in m.value and "3 runs" in m.value for m in at.markdown)
     maps = _fig(at, "cmp_maps")
     assert [t["name"] for t in maps["data"]] == ["SupReMix", "RnC", "L1"]  # launch order
-    assert maps["layout"]["coloraxis"]["colorscale"][0][1] != "#30123b"  # continuous target: not Turbo
+    assert maps["layout"]["coloraxis"]["colorscale"][0][1] == "#440154"  # continuous target: Viridis
     table = _frame(at, "best in")
     best = int(np.argmax([s.get_run(ids[k]).metrics["linear_r2"] for k in ("supremix", "rnc", "l1")]))
     assert "linear R²" in table["best in"].iloc[best]

@@ -9,8 +9,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _cli(*args, store, timeout=180):
-    env = {**os.environ, "LAB_STORE": str(store)}
+def _cli(*args, store, timeout=180, env=None):
+    env = {**os.environ, "LAB_STORE": str(store), **(env or {})}
     return subprocess.run([sys.executable, "-m", "trainers", *args], capture_output=True, text=True, env=env,
                           cwd=ROOT, timeout=timeout)
 
@@ -55,3 +55,33 @@ def test_bad_flags_exit_nonzero_without_traceback(tmp_path):
     assert p.returncode == 2 and "invalid int value" in p.stderr and "Traceback" not in p.stderr
     p = _cli("resume", "no-such-run", store=tmp_path, timeout=60)
     assert p.returncode == 2 and "no run" in p.stderr
+
+
+def test_help_lists_public_commands_only(tmp_path):
+    p = _cli("--help", store=tmp_path)
+    assert p.returncode == 0
+    assert "SUPPRESS" not in p.stdout and "worker" not in p.stdout
+    for cmd in ("train", "list", "cancel", "resume", "delete", "doctor", "scheduler"):
+        assert f"\n    {cmd} " in p.stdout, cmd
+    p = _cli("resume", "--help", store=tmp_path)
+    assert "--from-scratch" in p.stdout
+
+
+def test_resume_without_checkpoint_needs_from_scratch(tmp_path):
+    from trainers.config import RunConfig
+    from trainers.store import FAILED, Store
+
+    s = Store(tmp_path)
+    rid = s.create_run(RunConfig(epochs=2))
+    s.append_history(rid, [{"step": 1, "epoch": 1, "seconds": 0.1, "loss": 1.0}])
+    s.update_run(rid, status=FAILED, epoch=1)
+    env = {"LAB_SCHEDULER_IDLE": "1"}
+    p = _cli("resume", rid, store=tmp_path, env=env, timeout=60)
+    assert p.returncode == 2 and "--from-scratch" in p.stderr and "Traceback" not in p.stderr
+    assert s.get_run(rid).status == FAILED
+    p = _cli("resume", rid, "--from-scratch", store=tmp_path, env=env, timeout=60)
+    assert p.returncode == 0 and p.stdout.strip() == "queued"
+    from tests.conftest import kill_store_processes, wait_for
+
+    wait_for(lambda: s.get_run(rid).status != "queued", 60, what="the scheduler to start the run")
+    kill_store_processes(s)

@@ -3,6 +3,7 @@
 import os
 import signal
 
+import numpy as np
 import pytest
 
 from tests.conftest import FAST, wait_for
@@ -108,3 +109,81 @@ def test_scheduler_queue_respects_concurrency(store, monkeypatch):
     assert not seen_both_running
     for i in ids:
         assert store.get_run(i).metrics["epoch"] == 3
+
+
+def test_an_exiting_worker_holds_its_slot_until_its_process_is_gone(store, monkeypatch):
+    """A run marked finished whose worker process is still alive (exiting) keeps its core: the
+    next queued run starts only when that process has gone."""
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("LAB_CONCURRENCY", "1")
+    monkeypatch.setattr(runner, "launch_worker", lambda *a, **k: pytest.fail("started while the slot was taken"))
+    done = store.create_run(RunConfig(**FAST), status=st.FINISHED)
+    waiting = runner.submit(store, RunConfig(**FAST), start=False)
+    sched = runner.Scheduler(store, umap=False)
+    exiting = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        sched.procs[done] = exiting
+        assert sched.tick() is True
+        assert store.get_run(waiting).status == st.QUEUED
+    finally:
+        exiting.kill()
+        exiting.wait()
+    started = []
+    monkeypatch.setattr(runner, "launch_worker", lambda store, run_id, **k: started.append(run_id) or exiting)
+    sched.tick()  # the process is gone: its slot is free
+    assert started == [waiting]
+
+
+def test_idle_scheduler_exits_on_time_while_the_map_thread_polls(tmp_path, monkeypatch):
+    """The map thread looks for work every 50 ms; looking is not work. (It used to count as
+    work while its query ran, so a tick that landed on one restarted the idle timer and idle
+    schedulers lived 10.6-29.5 min instead of 10.)"""
+    import threading
+    import time
+
+    from trainers import projector
+
+    s = st.Store(tmp_path / "s")
+    monkeypatch.setenv("LAB_SCHEDULER_IDLE", "1")
+    monkeypatch.setattr(projector.ProjectionWorker, "warm_up", lambda self: 0.0)
+    slow_query = s.pending_projections
+
+    def pending(*a, **k):  # a slow query (a big store, a busy disk): longer than a tick
+        time.sleep(0.3)
+        return slow_query(*a, **k)
+
+    monkeypatch.setattr(s, "pending_projections", pending)
+    monkeypatch.setattr(runner.signal, "signal", lambda *a: None)  # serve() from a thread
+    monkeypatch.setenv("LAB_UMAP", "1")
+    sched = runner.Scheduler(s, umap=True)
+    assert sched.idle_exit == 1.0
+    t0 = time.monotonic()
+    th = threading.Thread(target=sched.serve, daemon=True)
+    th.start()
+    th.join(8)
+    alive = th.is_alive()
+    sched.stop.set()
+    th.join(5)
+    assert not alive, "the idle scheduler did not exit"
+    assert time.monotonic() - t0 < 1.0 + 2.0
+
+
+def test_resume_without_checkpoint_refuses_to_discard_history(store):
+    rid = store.create_run(RunConfig(**FAST))
+    store.append_history(rid, [{"step": 1, "epoch": 1, "seconds": 0.1, "loss": 2.0}])
+    store.add_snapshot(rid, 0, 0, {"emb": np.zeros((3, 2), np.float32)}, {})
+    store.update_run(rid, status=st.FAILED, epoch=1)
+    assert not store.checkpoint_path(rid).exists()
+    with pytest.raises(ValueError, match="no checkpoint .* discard its 1 history points and 1 snapshots.*--from-scratch"):
+        runner.resume(store, rid, start=False)
+    assert store.get_run(rid).status == st.FAILED
+    runner.resume(store, rid, start=False, from_scratch=True)
+    assert store.get_run(rid).status == st.QUEUED and store.get_run(rid).resume
+    # stopped before its first epoch ended: nothing worth keeping, it just starts again
+    other = store.create_run(RunConfig(**FAST))
+    store.append_history(other, [{"step": 1, "epoch": 0.5, "seconds": 0.1, "loss": 2.0}])
+    store.update_run(other, status=st.CANCELLED, epoch=0)
+    runner.resume(store, other, start=False)
+    assert store.get_run(other).status == st.QUEUED

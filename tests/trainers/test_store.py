@@ -77,7 +77,8 @@ def test_store_files_refuse_pickles(store, tmp_path):
     bad.parent.mkdir(parents=True, exist_ok=True)
     np.savez(bad, obj=np.array([{"a": 1}], dtype=object))
     with store._tx() as c:
-        c.execute("INSERT INTO snapshots VALUES (?,?,?,?,?,?)", (rid, 0, 0, 0.0, "snapshots/epoch_00000.npz", "{}"))
-    with pytest.raises(ValueError, match="allow_pickle"):
+        c.execute("INSERT INTO snapshots (run_id, epoch, step, created, file, metrics) VALUES (?,?,?,?,?,?)",
+                  (rid, 0, 0, 0.0, "snapshots/epoch_00000.npz", "{}"))
+    with pytest.raises(st.StoreDamaged, match="allow_pickle"):
         store.load_snapshot(rid, 0)
     assert pickle  # imported to make the intent explicit

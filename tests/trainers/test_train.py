@@ -1,5 +1,6 @@
 """The training loop in-process: snapshots, metrics, resume, divergence."""
 
+
 import numpy as np
 import pytest
 import torch
@@ -63,23 +64,38 @@ def test_resume_continues_from_checkpoint(store):
     assert len(np.unique(h["step"])) == len(h["step"])  # no duplicate steps after resume
 
 
-def test_nan_loss_stops_run_as_diverged_and_keeps_data(store, monkeypatch):
+class Poisoned(torch.nn.Module):
+    """The registry's loss, multiplied by ``factor`` at call ``at``; records the losses it returned."""
+
+    def __init__(self, inner, at: int, factor: float):
+        super().__init__()
+        self.inner, self.at, self.factor, self.seen = inner, at, factor, []
+
+    def per_sample(self):
+        return {}
+
+    def forward(self, z, h, y, idx):
+        loss = self.inner(z, h, y, idx)
+        if len(self.seen) + 1 == self.at:
+            loss = loss * self.factor
+        self.seen.append(loss.item())
+        return loss
+
+
+def _poison(monkeypatch, at: int, factor: float) -> list[Poisoned]:
+    made: list[Poisoned] = []
     real = objectives.build_objective
 
-    class Poisoned(torch.nn.Module):
-        def __init__(self, inner):
-            super().__init__()
-            self.inner, self.calls = inner, 0
+    def build(*a, **k):
+        made.append(Poisoned(real(*a, **k), at, factor))
+        return made[-1]
 
-        def per_sample(self):
-            return {}
+    monkeypatch.setattr("trainers.train.build_objective", build)
+    return made
 
-        def forward(self, z, h, y, idx):
-            self.calls += 1
-            loss = self.inner(z, h, y, idx)
-            return loss * float("nan") if self.calls == 7 else loss
 
-    monkeypatch.setattr("trainers.train.build_objective", lambda *a, **k: Poisoned(real(*a, **k)))
+def test_nan_loss_stops_run_as_diverged_and_keeps_data(store, monkeypatch):
+    made = _poison(monkeypatch, at=7, factor=float("nan"))
     cfg = RunConfig(**{**FAST, "epochs": 6})
     rid = _start(store, cfg)
     out = train_run(store, rid, log=lambda m: None)
@@ -89,6 +105,65 @@ def test_nan_loss_stops_run_as_diverged_and_keeps_data(store, monkeypatch):
     # 11 steps per epoch at batch 128 -> step 7 is in epoch 1; the epoch-0 snapshot is kept
     assert [s.epoch for s in store.snapshots(rid)] == [0]
     assert store.load_snapshot(rid, 0)["emb"].shape[0] == 1797
+    # the six finite losses before it are in the history (their mean, at step 6)
+    h = store.history(rid)
+    assert h["step"].tolist() == [6] and h["epoch"][0] == pytest.approx(6 / 11)
+    assert h["loss"][0] == pytest.approx(np.mean(made[0].seen[:6]), rel=1e-5)
+
+
+@pytest.mark.parametrize("factor, what", [(float("nan"), "became nan"), (1e9, "exploded to ")])
+def test_divergence_at_step_2_keeps_the_first_steps_loss(store, monkeypatch, factor, what):
+    made = _poison(monkeypatch, at=2, factor=factor)
+    rid = _start(store, RunConfig(**{**FAST, "epochs": 2}))
+    train_run(store, rid, log=lambda m: None)
+    rec = store.get_run(rid)
+    assert rec.status == st.DIVERGED and f"loss {what}" in rec.reason and "at step 2 (epoch 1)" in rec.reason
+    h = store.history(rid)
+    first = made[0].seen[0]
+    assert np.isfinite(first) and h["step"].tolist() == [1] and h["loss"][0] == pytest.approx(first, rel=1e-6)
+
+
+def test_loss_that_explodes_without_nan_is_diverged(store, monkeypatch):
+    made = _poison(monkeypatch, at=1, factor=1e9)  # finite, and far beyond any healthy loss
+    rid = _start(store, RunConfig(**{**FAST, "epochs": 3}))
+    out = train_run(store, rid, log=lambda m: None)
+    rec = store.get_run(rid)
+    assert out["status"] == rec.status == st.DIVERGED
+    value = made[0].seen[0]
+    assert 1e6 < abs(value) < float("inf")
+    assert rec.reason == (f"loss exploded to {value:.3g} (beyond the limit of 1e+06 in magnitude) at step 1 (epoch 1); "
+                          "data kept, resume continues from the last checkpoint")
+    assert len(store.history(rid)["step"]) == 0  # the first step already diverged: no loss to plot
+    assert [s.epoch for s in store.snapshots(rid)] == [0]
+
+
+def test_cancel_during_the_first_epoch_says_resume_starts_from_scratch(store, monkeypatch):
+    monkeypatch.setattr("trainers.train.POLL_SECONDS", 0.0)  # poll after every step: stop inside epoch 1
+    rid = _start(store, RunConfig(**{**FAST, "epochs": 2}))
+    store.update_run(rid, cancel_requested=1)
+    train_run(store, rid, log=lambda m: None)
+    rec = store.get_run(rid)
+    assert rec.status == st.CANCELLED and rec.epoch == 0
+    assert rec.reason == "cancelled at epoch 0; resume starts from scratch"
+
+
+def test_resume_from_a_checkpoint_repeats_the_uninterrupted_run(store, monkeypatch):
+    """The checkpoint holds the batch order and augmentation generators: a run stopped after
+    epoch 1 and resumed trains exactly the batches the uninterrupted run trains."""
+    monkeypatch.setattr("trainers.train.POLL_SECONDS", 1e9)  # polls only at the ends of epochs
+    cfg = RunConfig(**{**FAST, "epochs": 3})
+    whole = _start(store, cfg)
+    train_run(store, whole, log=lambda m: None)
+    rid = _start(store, cfg)
+    store.update_run(rid, cancel_requested=1)  # stops at the end of epoch 1
+    train_run(store, rid, log=lambda m: None)
+    rec = store.get_run(rid)
+    assert rec.epoch == 1 and rec.reason == "cancelled at epoch 1; resume continues from epoch 1"
+    store.update_run(rid, status=st.RUNNING, resume=1, cancel_requested=0)
+    train_run(store, rid, log=lambda m: None)
+    a, b = store.history(whole), store.history(rid)
+    assert b["epoch"].tolist() == a["epoch"].tolist() == [1, 2, 3] and b["step"].tolist() == a["step"].tolist()
+    np.testing.assert_allclose(b["loss"], a["loss"], rtol=1e-6)
 
 
 def test_jing_toy_collapses_with_a_linear_network(store):

@@ -1,0 +1,67 @@
+"""Real browser: the Embedding Map follows a run while it trains, and a click on a digit
+opens its panel (index, label, the 8x8 image). Saves screenshots before and after the click."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+
+from tests.app.browser import (
+    HOSTILE_NAME,
+    SHOTS,
+    assert_no_exception,
+    assert_no_injection,
+    goto_page,
+    needs_chromium,
+    train_in_background,
+)
+from tests.conftest import wait_for
+from trainers import store as stmod
+
+pytestmark = needs_chromium
+
+EPOCHS = 4
+
+
+def test_click_a_digit_on_the_map_of_a_live_run(app_server, page):
+    url = app_server.start()
+    s = stmod.Store(app_server.store)
+    rid = train_in_background(app_server.store, epochs=EPOCHS, name=HOSTILE_NAME)
+    wait_for(lambda: s.snapshots(rid), timeout=120, what="the run's first snapshot")
+    page.set_viewport_size({"width": 1280, "height": 1800})  # the map and the panel in one screenshot
+    goto_page(page, url, "Embedding Map")
+    chart = page.get_by_test_id("stPlotlyChart").first
+    chart.wait_for(timeout=60_000)
+
+    # the run finishes while the page is open: the map moves on to the last epoch by itself
+    wait_for(lambda: s.get_run(rid).status == stmod.FINISHED, timeout=180, what="the run to finish")
+    title = chart.locator(".gtitle")
+    wait_for(lambda: f"epoch {EPOCHS}" in (title.text_content() or ""), timeout=60, what=f"the map of epoch {EPOCHS}")
+    assert (title.text_content() or "").startswith("PCA")  # no UMAP in this store: PCA, said on the page
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / "map_before_click.png"))
+
+    # the sample behind the 6th point of the first trace (class 0, training split)
+    arr = s.load_snapshot(rid, EPOCHS)
+    first = np.flatnonzero((arr["y"] == 0) & ~arr["is_test"])
+    sample = int(arr["index"][first[5]])
+    chart.locator(".scatterlayer .trace").first.locator(".point").nth(5).click(force=True)
+
+    panel = page.locator(".st-key-map_sample")
+    panel.wait_for(timeout=60_000)
+    # the panel is drawn element by element: wait for its last line before reading it
+    panel.get_by_text(f"Sample {sample} as the encoder sees it").wait_for(timeout=30_000)
+    text = panel.inner_text()
+    assert re.search(rf"Selected sample {sample}\s*·\s*label 0\s*·\s*training split", text), text
+    assert f"epoch {EPOCHS}" in text
+    assert panel.get_by_test_id("stPlotlyChart").count() == 1  # the digit's 8x8 image
+    assert f"Sample {sample} as the encoder sees it" in text
+    # the map rings the clicked sample
+    ring = chart.locator(".scatterlayer .trace").last.locator(".point")
+    wait_for(lambda: ring.count() == 1, timeout=30, what="the ring around the selected sample")
+    assert_no_exception(page)
+    assert_no_injection(page)
+    panel.get_by_role("button", name="Clear selection").wait_for(timeout=30_000)
+    page.screenshot(path=str(SHOTS / "map_after_click.png"))
+

@@ -1,0 +1,139 @@
+"""The views in a real browser while a run trains: every view opened mid-run shows the last
+epoch once the run has finished (without a reload); the chosen runs live in the URL and
+follow a person from view to view and through a reload; a hostile run name stays text."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+
+import pytest
+
+from tests.app.browser import (
+    HOSTILE_NAME,
+    SHOTS,
+    AppServers,
+    assert_no_exception,
+    assert_no_injection,
+    needs_chromium,
+    train_in_background,
+)
+from tests.conftest import kill_store_processes, wait_for
+
+pytestmark = needs_chromium
+
+EPOCHS = 24  # snapshots at 0, 1, 2, 4, 8, 16 and 24: the last is not a power of two
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A store with two finished runs (one with a hostile name) and a server on it."""
+    from trainers.store import Store
+
+    root = tmp_path_factory.mktemp("views") / "store"
+    first = train_in_background(root, epochs=2, name=HOSTILE_NAME)
+    other = train_in_background(root, epochs=2, name="other run")
+    s = Store(root)
+    wait_for(lambda: {s.get_run(first).status, s.get_run(other).status} == {"finished"}, 180, every=0.5,
+             what="the first runs to finish")
+    servers = AppServers(root)
+    url = servers.start()
+    yield s, url, first, other
+    servers.stop_all()
+    kill_store_processes(s)
+
+
+def _plot_texts(page, selector: str) -> list[str]:
+    return [t or "" for t in page.locator(selector).all_text_contents()]
+
+
+def test_views_opened_mid_run_show_the_last_epoch(lab, browser):
+    s, url, first, _ = lab
+    rid = train_in_background(s.root, epochs=EPOCHS, name="live run")
+    wait_for(lambda: s.get_run(rid).status == "running" and len(s.snapshots(rid)) >= 2, 120, every=0.3,
+             what="the run's first snapshots")
+    worker = s.get_run(rid).pid
+    os.kill(worker, signal.SIGSTOP)  # hold the worker while the views open (a loaded machine opens them slowly)
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1100})
+    views = {}
+    try:
+        # every view opened while the run trains, on this run and the finished one
+        for path in ("alignment_uniformity", "collapse", "embedding_map", "compare"):
+            page = ctx.new_page()
+            page.goto(f"{url}/{path}?runs={rid},{first}")
+            page.get_by_test_id("stPlotlyChart").first.wait_for(timeout=90_000)
+            views[path] = page
+        assert s.get_run(rid).status == "running" and s.snapshots(rid)[-1].epoch < EPOCHS
+        os.kill(worker, signal.SIGCONT)
+        wait_for(lambda: s.get_run(rid).status == "finished", 240, every=0.5, what="the run to finish")
+        last = f"epoch {EPOCHS}"
+
+        def shows(path: str, selector: str, pattern: str) -> bool:
+            return any(re.search(pattern, t) for t in _plot_texts(views[path], selector))
+
+        checks = {
+            # the path's points are labelled by epoch
+            "alignment_uniformity": (".scatterlayer .textpoint", rf"^{EPOCHS}$"),
+            # the legend names the epoch of each spectrum
+            "collapse": (".legendtext", rf"live run \({last}\)"),
+            # the map's title names the epoch
+            "embedding_map": (".gtitle", rf"{last}$"),
+            # the panel titles name the epoch
+            "compare": (".annotation-text", rf"{last}"),
+        }
+        t0 = time.monotonic()
+        pending = dict(checks)
+        while pending and time.monotonic() - t0 < 60:
+            for path, (sel, pat) in list(pending.items()):
+                if shows(path, sel, pat):
+                    pending.pop(path)
+            time.sleep(0.5)
+        SHOTS.mkdir(exist_ok=True)
+        for path, page in views.items():
+            page.screenshot(path=str(SHOTS / f"live_{path}.png"))
+        assert not pending, {p: _plot_texts(views[p], checks[p][0])[:20] for p in pending}
+        for page in views.values():
+            assert_no_exception(page)
+            assert_no_injection(page)
+    finally:
+        try:
+            os.kill(worker, signal.SIGCONT)
+        except ProcessLookupError:  # the worker has finished
+            pass
+        ctx.close()
+
+
+def test_chosen_runs_follow_the_url_across_views_and_reloads(lab, page):
+    s, url, first, other = lab
+    page.set_viewport_size({"width": 1400, "height": 1000})
+    page.goto(f"{url}/alignment_uniformity?runs={first}")
+    page.get_by_test_id("stPlotlyChart").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(1000)
+    legend = page.locator(".legendtext").all_text_contents()
+    assert legend == [HOSTILE_NAME], legend  # shown as typed, not as markup
+    assert_no_injection(page)
+    # another view through the sidebar keeps the choice, and writes it back into the URL
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Dimensional Collapse").click()
+    page.get_by_role("heading", name="Dimensional Collapse").first.wait_for(timeout=30_000)
+    page.get_by_test_id("stPlotlyChart").first.wait_for(timeout=60_000)
+    wait_for(lambda: f"runs={first}" in page.url, 15, what="the URL to hold the chosen run")
+    names = " ".join(page.locator(".legendtext").all_text_contents())
+    assert HOSTILE_NAME in names and "other run" not in names
+    # a reload (a new session) opens the same runs
+    page.reload()
+    page.get_by_test_id("stPlotlyChart").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(1000)
+    names = " ".join(page.locator(".legendtext").all_text_contents())
+    assert HOSTILE_NAME in names and "other run" not in names
+    # a link with another run (a bookmark) opens it, and the next view follows
+    page.goto(f"{url}/embedding_map?runs={other}")
+    page.get_by_test_id("stPlotlyChart").first.wait_for(timeout=60_000)
+    assert "other run" in page.locator(".gtitle").first.text_content()
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Alignment & Uniformity").click()
+    page.get_by_test_id("stPlotlyChart").first.wait_for(timeout=60_000)
+    wait_for(lambda: f"runs={other}" in page.url, 15, what="the URL to follow the map's run")
+    page.wait_for_timeout(1000)
+    assert page.locator(".legendtext").all_text_contents() == ["other run"]
+    assert_no_exception(page)

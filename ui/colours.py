@@ -1,0 +1,34 @@
+"""Colours: one run, one colour, on every chart of the app; a qualitative palette for
+classes; a sequential scale only for ordered values.
+
+A run's colour comes from its number in the store (the order runs were created in, which
+deleting other runs does not change), so runs launched together (a sweep, a comparison)
+get different colours and a run keeps its colour on every page and after a reload.
+"""
+
+from __future__ import annotations
+
+import plotly.express as px
+
+# ten well-separated hues with no light/dark pairs of one hue (D3's, reordered so that
+# neighbours in the list differ most)
+RUN_PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#17becf", "#8c564b", "#e377c2",
+               "#7f7f7f", "#bcbd22")
+CLASS_PALETTE = tuple(px.colors.qualitative.D3)  # up to 10 classes
+MANY_CLASS_PALETTE = tuple(px.colors.qualitative.Alphabet)  # 11 to 26 classes
+SEQUENTIAL = "Viridis"  # targets, temperatures and other ordered values
+
+
+def run_colour(number: int) -> str:
+    """The colour of the run with store number ``number`` (``Store.run_numbers()``)."""
+    return RUN_PALETTE[number % len(RUN_PALETTE)]
+
+
+def class_palette(n_classes: int) -> tuple[str, ...]:
+    return CLASS_PALETTE if n_classes <= len(CLASS_PALETTE) else MANY_CLASS_PALETTE
+
+
+def class_colour(position: int, n_classes: int) -> str:
+    """The colour of the class at ``position`` in the sorted list of ``n_classes`` classes."""
+    pal = class_palette(n_classes)
+    return pal[position % len(pal)]
