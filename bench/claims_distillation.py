@@ -1,4 +1,4 @@
-"""The distillation claims of METHODS.md / issue 4, measured over 3 seeds (mean ± sd).
+"""The distillation claims of METHODS.md, measured over 3 seeds (mean ± sd).
 
 (a) KD / similarity distillation vs the same small student trained alone, 10% labels.
     Digits. Per seed: a wide teacher (MLP 512-512-128) trained with NT-Xent (NO labels)

@@ -1,4 +1,4 @@
-"""Reproduce the METHODS.md claims of issue 3 over 3 seeds and print one table per claim.
+"""Reproduce the method claims of METHODS.md over 3 seeds and print one table per claim.
 
 Each claim is a preset of trainers/presets.py (the Train page launches the same configs as
 one group); this script trains every config of that preset for each seed, in-process with

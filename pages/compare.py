@@ -202,7 +202,8 @@ if runs:
          "uniformity": "uniformity", "rankme": "RankMe"},
         key="cmp_table",
         leading={"epoch": [snaps[r.id]["epoch"] for r in runs],
-                 **{k: ["–" if v is None else str(v) for v in vals] for k, vals in differs.items()}},
+                 **{k: ["–" if v is None else f"{v:g}" if isinstance(v, float) else str(v) for v in vals]
+                    for k, vals in differs.items()}},
     )
     if differs:
         st.caption("Columns after the run name: the settings in which these runs differ ("

@@ -97,7 +97,7 @@ PRESETS += [
 ]
 
 
-# --- presets that reproduce METHODS.md's claims (issue 3) ---------------------------------
+# --- presets that reproduce METHODS.md's claims ------------------------------------------
 # Each is a sweep (one group); bench/claims_methods.py runs the same configs over 3 seeds and
 # docs/claims.md reports what it measured. Every config is complete (no field is inherited
 # from another run of the sweep).

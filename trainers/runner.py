@@ -32,8 +32,7 @@ from typing import Any
 
 from trainers import store as st
 from trainers.config import RunConfig
-from trainers.store import pid_alive  # noqa: F401  (part of this module's interface)
-from trainers.train import boot_id, process_start_time
+from trainers.store import boot_id, pid_alive, process_start_time  # noqa: F401  (part of this module's interface)
 
 IDLE_EXIT_SECONDS = float(os.environ.get("LAB_SCHEDULER_IDLE", "600"))
 TICK_SECONDS = 0.25

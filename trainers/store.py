@@ -22,6 +22,7 @@ import hashlib
 import io
 import json
 import os
+import platform
 import re
 import secrets
 import shutil
@@ -270,19 +271,28 @@ def pid_alive(pid: int | None, start: str | None = None) -> bool:
         return False
 
 
-def _this_boot() -> str:
+def boot_id() -> str:
+    """This boot of the machine (Linux: a random id per boot), to tell a worker of an earlier boot."""
     try:
         with open("/proc/sys/kernel/random/boot_id") as f:
             return f.read().strip()
     except OSError:
-        import platform
-
         return platform.node()
+
+
+def process_start_time(pid: int) -> str | None:
+    """Start time of ``pid`` (Linux: /proc/<pid>/stat field 22), to detect pid reuse."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            rest = f.read().rsplit(")", 1)[1].split()
+        return rest[19]
+    except (OSError, IndexError):
+        return None
 
 
 def worker_gone(rec: RunRecord) -> bool:
     """True if a running run's worker is certainly not running any more."""
-    if rec.boot_id and rec.boot_id != _this_boot():
+    if rec.boot_id and rec.boot_id != boot_id():
         return True
     if rec.pid:
         return not pid_alive(rec.pid, rec.pid_start)

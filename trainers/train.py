@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import io
 import os
-import platform
 import signal
 import time
 import traceback
@@ -30,6 +29,7 @@ from trainers.augment import make_augment
 from trainers.config import RunConfig
 from trainers.encoders import build_encoder, pick_device
 from trainers.objectives import build_objective
+from trainers.store import boot_id, process_start_time  # noqa: F401  (tests and the CLI import them from here)
 
 POLL_SECONDS = 0.5  # how often the loop writes progress and checks for cancellation
 HISTORY_SECONDS = 1.0  # at most one intermediate loss point per second inside an epoch
@@ -39,24 +39,6 @@ HISTORY_SECONDS = 1.0  # at most one intermediate loss point per second inside a
 # roll, diabetes): nt_xent 5.5, supremix 7.5, msd 6.6, rnc 4.4, l1 0.9, isogclr about 0 and
 # below; rnc and l1 on a linear encoder at the largest learning rate (10) peaked at 1.6e4.
 LOSS_LIMIT = 1e6
-
-
-def boot_id() -> str:
-    try:
-        with open("/proc/sys/kernel/random/boot_id") as f:
-            return f.read().strip()
-    except OSError:
-        return platform.node()
-
-
-def process_start_time(pid: int) -> str | None:
-    """Start time of ``pid`` (Linux: /proc/<pid>/stat field 22), to detect pid reuse."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            rest = f.read().rsplit(")", 1)[1].split()
-        return rest[19]
-    except (OSError, IndexError):
-        return None
 
 
 class Stop(Exception):

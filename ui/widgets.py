@@ -121,19 +121,23 @@ def pick_run(store: stmod.Store, key: str, *, label: str = "Run",
 def epoch_slider(label: str, epochs: list[int], *, key: str, container=None) -> int:
     """A select-slider over snapshot epochs that follows the newest epoch while it is at
     the end (a training run's new snapshots move it along); a person who moved it back
-    stays where they are. One epoch: no slider."""
+    stays where they put it, until they move it to the end again. One epoch: no slider."""
     where = container or st
     epochs = sorted(set(int(e) for e in epochs))
     if len(epochs) == 1:
         st.session_state.pop(key, None)
         return epochs[0]
-    last_key = f"{key}__last"
-    prev_last = st.session_state.get(last_key)
+    follow = f"{key}__follow"  # whether the slider follows the newest epoch
     cur = st.session_state.get(key)
-    if cur not in epochs or cur == prev_last:
+    if follow not in st.session_state:  # a value set before the first draw (a link, a test) is kept
+        st.session_state[follow] = cur not in epochs or cur == epochs[-1]
+    if st.session_state[follow] or cur not in epochs:
         st.session_state[key] = epochs[-1]
-    st.session_state[last_key] = epochs[-1]
-    return int(where.select_slider(label, options=epochs, key=key))
+
+    def _moved() -> None:  # only a person's move calls this, never a new snapshot
+        st.session_state[follow] = st.session_state[key] == epochs[-1]
+
+    return int(where.select_slider(label, options=epochs, key=key, on_change=_moved))
 
 
 def _progress_signature(store: stmod.Store, ids: list[str]) -> tuple:

@@ -66,6 +66,8 @@ def test_views_opened_mid_run_show_the_last_epoch(lab, browser):
             page.get_by_test_id("stPlotlyChart").first.wait_for(timeout=90_000)
             views[path] = page
         assert s.get_run(rid).status == "running" and s.snapshots(rid)[-1].epoch < EPOCHS
+        sidebar = views["collapse"].get_by_test_id("stSidebar")
+        sidebar.get_by_text("3 runs · 1 running · 0 queued").wait_for(timeout=30_000)
         os.kill(worker, signal.SIGCONT)
         wait_for(lambda: s.get_run(rid).status == "finished", 240, every=0.5, what="the run to finish")
         last = f"epoch {EPOCHS}"
@@ -94,6 +96,8 @@ def test_views_opened_mid_run_show_the_last_epoch(lab, browser):
         for path, page in views.items():
             page.screenshot(path=str(SHOTS / f"live_{path}.png"))
         assert not pending, {p: _plot_texts(views[p], checks[p][0])[:20] for p in pending}
+        # the sidebar's counts follow too, without a reload
+        sidebar.get_by_text("3 runs · 0 running · 0 queued").wait_for(timeout=30_000)
         for page in views.values():
             assert_no_exception(page)
             assert_no_injection(page)
@@ -107,33 +111,35 @@ def test_views_opened_mid_run_show_the_last_epoch(lab, browser):
 
 def test_chosen_runs_follow_the_url_across_views_and_reloads(lab, page):
     s, url, first, other = lab
+
+    def legend() -> list[str]:
+        return page.locator(".legendtext").all_text_contents()
+
+    def legend_is(pred, what: str) -> None:
+        wait_for(lambda: pred(" ".join(legend())), 30, every=0.3, what=what)
+
     page.set_viewport_size({"width": 1400, "height": 1000})
     page.goto(f"{url}/alignment_uniformity?runs={first}")
     page.get_by_test_id("stPlotlyChart").first.wait_for(timeout=60_000)
-    page.wait_for_timeout(1000)
-    legend = page.locator(".legendtext").all_text_contents()
-    assert legend == [HOSTILE_NAME], legend  # shown as typed, not as markup
+    wait_for(lambda: legend() == [HOSTILE_NAME], 30, every=0.3, what="the hostile name in the legend, as typed")
     assert_no_injection(page)
     # another view through the sidebar keeps the choice, and writes it back into the URL
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="Dimensional Collapse").click()
     page.get_by_role("heading", name="Dimensional Collapse").first.wait_for(timeout=30_000)
     page.get_by_test_id("stPlotlyChart").first.wait_for(timeout=60_000)
     wait_for(lambda: f"runs={first}" in page.url, 15, what="the URL to hold the chosen run")
-    names = " ".join(page.locator(".legendtext").all_text_contents())
-    assert HOSTILE_NAME in names and "other run" not in names
+    legend_is(lambda t: HOSTILE_NAME in t and "other run" not in t, "the chosen run on Collapse")
     # a reload (a new session) opens the same runs
     page.reload()
     page.get_by_test_id("stPlotlyChart").first.wait_for(timeout=60_000)
-    page.wait_for_timeout(1000)
-    names = " ".join(page.locator(".legendtext").all_text_contents())
-    assert HOSTILE_NAME in names and "other run" not in names
+    legend_is(lambda t: HOSTILE_NAME in t and "other run" not in t, "the chosen run after a reload")
     # a link with another run (a bookmark) opens it, and the next view follows
     page.goto(f"{url}/embedding_map?runs={other}")
     page.get_by_test_id("stPlotlyChart").first.wait_for(timeout=60_000)
-    assert "other run" in page.locator(".gtitle").first.text_content()
+    wait_for(lambda: "other run" in (page.locator(".gtitle").first.text_content() or ""), 30, every=0.3,
+             what="the linked run on the map")
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="Alignment & Uniformity").click()
     page.get_by_test_id("stPlotlyChart").first.wait_for(timeout=60_000)
     wait_for(lambda: f"runs={other}" in page.url, 15, what="the URL to follow the map's run")
-    page.wait_for_timeout(1000)
-    assert page.locator(".legendtext").all_text_contents() == ["other run"]
+    wait_for(lambda: legend() == ["other run"], 30, every=0.3, what="the map's run on Alignment & Uniformity")
     assert_no_exception(page)

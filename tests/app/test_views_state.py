@@ -147,3 +147,38 @@ def test_a_store_that_cannot_be_opened_says_so_on_every_page(tmp_path, monkeypat
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception
     assert any("cannot be opened" in e.value for e in at.error)
+
+
+def test_compare_shows_every_run_of_a_large_group_or_says_which(lab):
+    """A sweep of 14 runs: Compare shows 12 at a time and lets a person choose which (it used to
+    drop runs past the sixth without a word); a group of 8 shows all 8."""
+    from trainers import store as st
+    from trainers.config import RunConfig
+
+    s, (first, _) = lab
+    last = s.snapshots(first)[-1]
+    arrays = s.load_snapshot(first, last.epoch)
+
+    def group(name: str, n: int) -> list[str]:
+        ids = []
+        for i in range(n):
+            rid = s.create_run(RunConfig(**{**FAST, "epochs": 2, "temperature": 0.05 * (i + 1), "group": name,
+                                            "name": f"{name} τ {0.05 * (i + 1):.2f}"}), status=st.FINISHED)
+            s.add_snapshot(rid, 2, last.step, arrays, last.metrics)
+            ids.append(rid)
+        return ids
+
+    eight, fourteen = group("sweep8", 8), group("sweep14", 14)
+    at = _open("pages/compare.py", cmp_group="sweep8")
+    maps = chart(at, "cmp_maps")
+    assert len(maps["layout"]["annotations"]) == 8  # one titled panel per run
+    table = [d.value for d in at.dataframe if "best in" in d.value.columns][0]
+    assert len(table) == 8 and list(table["temperature"]) == [f"{0.05 * (i + 1):g}" for i in range(8)]
+    at = _open("pages/compare.py", cmp_group="sweep14")
+    pick = at.multiselect(key="cmp_group_runs")
+    assert "14 runs" in pick.label and len(pick.value) == 12
+    assert len(chart(at, "cmp_maps")["layout"]["annotations"]) == 12
+    pick.set_value(fourteen[10:]).run()  # the last four
+    names = [a["text"] for a in chart(at, "cmp_maps")["layout"]["annotations"]]
+    assert len(names) == 4 and "τ 0.70" in names[-1]
+    assert eight  # both groups were written

@@ -37,7 +37,7 @@ def test_preset_names_are_unique_and_found():
         get_preset("no such preset")
 
 
-def test_there_is_a_claim_preset_for_each_method_of_issue_3():
+def test_there_is_a_claim_preset_for_each_method_with_a_claim():
     names = " ".join(p.name for p in CLAIM_PRESETS)
     for needle in ("DCL", "MV-DHEL", "iSogCLR", "SupReMix", "noise"):
         assert needle in names
