@@ -98,7 +98,7 @@ if run is not None:
                 ))
     else:
         values = y if colour == "label / target" else arr[f"ps_{colour}"]
-        fig.add_trace(Scatter(
+        fig.add_trace(pts.trace(
             x=coords[rows, 0], y=coords[rows, 1], mode="markers", name="samples",
             marker={"size": 6, "color": values[rows], "colorscale": SEQUENTIAL, "showscale": True,
                     "colorbar": {"title": plot_escape(colour)}, "symbol": np.where(is_test[rows], "x", "circle")},

@@ -138,7 +138,7 @@ if runs:
         if pts.note:
             notes.append((r.name, pts.note))
         rows = pts.rows
-        fig.add_trace(pts.scatter(
+        fig.add_trace(pts.trace(
             x=coords[rows, 0], y=coords[rows, 1], mode="markers", name=plot_escape(r.name), showlegend=False,
             marker={"size": 4, "color": values[rows], "coloraxis": "coloraxis",
                     "symbol": np.where(arr["is_test"][rows], "x", "circle")},

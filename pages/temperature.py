@@ -25,6 +25,7 @@ from ui.data import (
     get_store,
     light_snapshot,
     load_snapshot,
+    one_thread,
     run_colours,
     run_label,
     snapshot_arrays,
@@ -87,7 +88,8 @@ def accuracy_by_class(root: str, run_id: str, epoch: int, created: float, classe
         return accuracy_by_class_from_hits(light["knn_hit"], light["y"], classes=np.asarray(classes))
     a = load_snapshot(root, run_id, epoch, created)  # snapshots written before knn_hit existed
     tr = ~a["is_test"]
-    return knn_accuracy_by_class(a["rep"][tr], a["y"][tr], a["rep"][~tr], a["y"][~tr], classes=np.asarray(classes))
+    with one_thread():
+        return knn_accuracy_by_class(a["rep"][tr], a["y"][tr], a["rep"][~tr], a["y"][~tr], classes=np.asarray(classes))
 
 
 run = pick_run(store, "temp_run", label="iSogCLR run", where=learns_tau,

@@ -32,7 +32,9 @@ def one_thread() -> Iterator[None]:
     The server computes on small arrays while the workers keep every core busy; a pool of
     several threads then waits for cores that are taken: on 2 cores with two runs training,
     the SVD of a (600, 128) matrix took 0.5-5 s with two threads and 0.03 s with one
-    (``bench/bench_pages_load.py``). The previous thread counts are restored afterwards."""
+    (``bench/bench_pages_load.py``). The previous thread counts are restored afterwards (torch's
+    count is one per process: two sessions computing at once may leave the server at one
+    thread, which is what its pages want anyway)."""
     import torch
     from threadpoolctl import threadpool_limits
 
