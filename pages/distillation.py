@@ -202,8 +202,12 @@ with tab_ts:
             df = metrics_over_epochs(store, stu.id)
             if "cka_teacher" in df:
                 fig = go.Figure()
-                fig.add_trace(go.Scatter(x=df["epoch"], y=df["cka_teacher"], mode="lines+markers", name="linear CKA"))
-                fig.add_trace(go.Scatter(x=df["epoch"], y=df["knn_overlap_teacher"], mode="lines+markers", name="shared 10-NN fraction"))
+                c = colours.get(stu.id)  # the student's colour; the two measures differ by line style
+                fig.add_trace(go.Scatter(x=df["epoch"], y=df["cka_teacher"], mode="lines+markers", name="linear CKA",
+                                         line={"color": c}, marker={"symbol": "circle"}))
+                fig.add_trace(go.Scatter(x=df["epoch"], y=df["knn_overlap_teacher"], mode="lines+markers",
+                                         name="shared 10-NN fraction", line={"color": c, "dash": "dash"},
+                                         marker={"symbol": "diamond-open"}))
                 fig.update_layout(xaxis_title="student epoch", yaxis_title="similarity to the teacher", yaxis_range=[0, 1.02],
                                   height=340, margin={"t": 30}, legend={"orientation": "h", "y": -0.3})
                 st.plotly_chart(fig, width="stretch", key="distill_cka")

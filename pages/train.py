@@ -16,7 +16,7 @@ from trainers import store as stmod
 from trainers.config import DISTILL_KINDS, RunConfig
 from trainers.distill import check_teacher
 from trainers.presets import PRESETS, expand, get_preset, varied_fields
-from ui.data import STATUS_ICON, get_store
+from ui.data import STATUS_ICON, get_store, run_colours
 from ui.queue import chart_candidates, latest_with_history, split_queue
 from ui.text import md_escape, plot_escape
 from ui.widgets import SELECTED
@@ -340,7 +340,7 @@ def _loss_chart(runs: list[stmod.RunRecord], running: list[stmod.RunRecord]) -> 
         fig.add_trace(go.Scatter(x=h["epoch"][~ends], y=h["loss"][~ends], mode="markers", name="within epoch",
                                  marker={"size": 4, "color": "rgba(120,120,120,0.45)"}))
     fig.add_trace(go.Scatter(x=h["epoch"][ends], y=h["loss"][ends], mode="lines+markers", name="epoch mean",
-                             marker={"size": 4}))
+                             marker={"size": 4}, line={"color": run_colours(store).get(follow.id)}))
     fig.update_layout(title=f"Loss · {plot_escape(follow.name)} · {follow.status}", xaxis_title="epoch",
                       yaxis_title="training loss", height=260, margin={"l": 10, "r": 10, "t": 40, "b": 10},
                       showlegend=bool((~ends).any()))
