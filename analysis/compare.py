@@ -78,10 +78,12 @@ def best_per_column(table: Mapping[str, Sequence[float | None]]) -> dict[str, in
 
 
 def config_differences(configs: Sequence[Mapping[str, object]], *,
-                       ignore: frozenset[str] = frozenset({"name", "group", "teacher"})) -> dict[str, list[object]]:
+                       ignore: frozenset[str] = frozenset({"name", "group", "teacher", "threads", "device"})
+                       ) -> dict[str, list[object]]:
     """The settings that differ between runs: key -> one value per config (``None`` where a
     config lacks the key), for every key whose values are not all equal, in the order of
-    the first config's keys. Tells apart runs whose names are alike (a sweep's runs)."""
+    the first config's keys. Tells apart runs whose names are alike (a sweep's runs). Settings
+    that do not change what is learned (threads, device) and names are ignored."""
     keys = list(dict.fromkeys(k for c in configs for k in c if k not in ignore))
     out: dict[str, list[object]] = {}
     for k in keys:

@@ -11,12 +11,12 @@ through Alignment and Uniformity on the Hypersphere", ICML 2020, eqs. (4)-(5).
 from __future__ import annotations
 
 import math
-from typing import TypeAlias
 
 import numpy as np
 import torch
 
-ArrayLike: TypeAlias = np.ndarray | torch.Tensor
+from analysis.arrays import ArrayLike, _as_targets  # noqa: F401  (re-exported to the analysis modules)
+from analysis.bounds import uniformity_optimum
 
 #: A Gram tile whose shifted sum falls below this is recomputed with its own maximum.
 _UNDERFLOW_GUARD = 1e-20
@@ -159,35 +159,6 @@ def uniformity(
     return log_total - math.log(n) - math.log(n - 1)
 
 
-def uniformity_optimum(n: int, *, t: float = 2.0) -> float:
-    """Lower bound of :func:`uniformity` for ``n`` points on a unit sphere.
-
-    ``uniformity >= -2 t n / (n - 1)``. Proof: ``sum_{i,j} ||z_i - z_j||^2 =
-    2 n^2 - 2 ||sum_i z_i||^2 <= 2 n^2``, so the mean squared distance over the
-    ``n (n-1)`` ordered distinct pairs is at most ``2n / (n-1)``; by Jensen,
-    ``log mean exp(-t d^2) >= -t mean d^2 >= -2 t n / (n-1)``. Equality holds for the
-    vertices of a regular simplex centred at the origin (possible when
-    ``n <= n_features + 1``). As ``n`` grows the bound tends to ``-2t`` (-4 for t = 2).
-    Uniform points on a sphere of dimension ``D`` sit above it by about ``2 t^2 / D``.
-
-    Parameters
-    ----------
-    n : int
-        Number of points, at least 2.
-    t : float, default 2.0
-        Temperature used in :func:`uniformity`.
-
-    Returns
-    -------
-    float
-    """
-    if n < 2:
-        raise ValueError(f"n must be at least 2; got {n}.")
-    if t <= 0:
-        raise ValueError(f"t must be positive; got {t}.")
-    return -2.0 * t * n / (n - 1)
-
-
 def alignment_uniformity(
     z1: ArrayLike,
     z2: ArrayLike,
@@ -263,23 +234,6 @@ def _as_tensor(x: ArrayLike, *, name: str, ndim: int = 2) -> torch.Tensor:
 def _as_numpy(x: ArrayLike, *, name: str, ndim: int = 2) -> np.ndarray:
     """``x`` as a finite floating numpy array with ``ndim`` dimensions (see ``_as_tensor``)."""
     return _as_tensor(x, name=name, ndim=ndim).cpu().numpy()
-
-
-def _as_targets(y: ArrayLike, *, name: str, n: int) -> np.ndarray:
-    """Labels or targets as a 1-D numpy array of length ``n`` (an (n, 1) column is accepted)."""
-    arr = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else np.asarray(y)
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1:
-        raise ValueError(
-            f"{name} must be a 1-D array of shape (n_samples,); got shape {arr.shape}."
-        )
-    if arr.shape[0] != n:
-        raise ValueError(
-            f"{name} has {arr.shape[0]} entries but the embeddings have {n} rows; "
-            "they must describe the same samples."
-        )
-    return arr
 
 
 def _normalize_rows(z: torch.Tensor) -> torch.Tensor:

@@ -28,8 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import spearmanr
 
-from analysis.geometry import ArrayLike, _as_targets
-from analysis.probes import knn_accuracy
+from analysis.arrays import ArrayLike, _as_targets
 
 __all__ = [
     "TauByClass",
@@ -278,6 +277,10 @@ def knn_accuracy_by_class(
     -------
     float array of shape (len(classes),)
     """
+    # torch and scikit-learn are loaded by this function only: the app's server imports this
+    # module for the numpy functions above and loads them when a page needs this fallback
+    from analysis.probes import knn_accuracy
+
     te_y = np.asarray(test_y)
     te_x = np.asarray(test_x)
     k = min(k, len(np.asarray(train_y)))  # a tiny training split: every training sample votes

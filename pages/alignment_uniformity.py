@@ -5,7 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
-from analysis.geometry import uniformity_optimum
+from analysis.bounds import uniformity_optimum
 from ui.data import get_store, metrics_over_epochs, run_colours
 from ui.text import plot_escape
 from ui.widgets import explain, pick_runs, rerun_on_new_snapshots
@@ -32,7 +32,7 @@ def view() -> None:
     if not runs:
         return
     rerun_on_new_snapshots(store, runs)
-    colours = run_colours(store)
+    colours = run_colours(store, runs)
     fig = go.Figure()
     n_eval = []
     rows = []

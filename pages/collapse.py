@@ -36,7 +36,7 @@ explain(
 runs = pick_runs(store, "dc_runs")
 if runs:
     rerun_on_new_snapshots(store, runs)
-    colours = run_colours(store)
+    colours = run_colours(store, runs)
     space = st.radio("Space", ["embedding (projector output)", "representation (encoder output)"], horizontal=True,
                      key="dc_space")
     key = "emb" if space.startswith("embedding") else "rep"

@@ -7,8 +7,8 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from analysis.bounds import uniformity_optimum
 from analysis.compare import config_differences
-from analysis.geometry import uniformity_optimum
 from trainers import registry
 from ui.colours import SEQUENTIAL, class_colour
 from ui.data import (
@@ -82,7 +82,7 @@ else:
 if runs:
     if group == NO_GROUP:
         rerun_on_new_snapshots(store, runs)
-    colours = run_colours(store)
+    colours = run_colours(store, runs)
     all_epochs = sorted({s["epoch"] for r in runs for s in snapshots(store, r.id)})
     c1, c2, c3 = st.columns([3, 2, 2])
     epoch = epoch_slider("Epoch", all_epochs, key="cmp_epoch", container=c1)

@@ -88,6 +88,7 @@ with tab_ts:
     if not students:
         st.info("No distilled run yet. On the **Train** page, the preset *Distillation: KD vs alone with 10% labels* "
                 "trains a teacher and three students in one click (the students start when the teacher has finished).")
+        rerun_on_new_snapshots(store, store.list_runs(status=stmod.ACTIVE))  # shows them when they arrive
     else:
         by_id = {r.id: r for r in students}
         if st.session_state.get("distill_student") not in by_id:
@@ -101,7 +102,7 @@ with tab_ts:
             st.warning(f"The teacher run {md_escape(student.config['teacher'])} is no longer in the store; only the "
                        "student is shown.")
         rerun_on_new_snapshots(store, [student, *([teacher] if teacher else [])])
-        colours = run_colours(store)
+        colours = run_colours(store, [student, teacher])
         st.caption(f"Distillation **{md_escape(student.config.get('distill'))}** · weights: task {student.config.get('task_weight', 1.0)}, "
                    f"distillation {student.config.get('distill_weight', 1.0)} · labels used by the task loss: "
                    f"{100 * student.config.get('label_fraction', 1.0):.0f}%"
@@ -239,13 +240,22 @@ with tab_ts:
                              "kNN acc": m.get("knn_accuracy"), "CKA to teacher": m.get("cka_teacher"),
                              "distillation": r.config.get("distill") or "–", "seed": r.config.get("seed"),
                              "status": r.status, "id": r.id})
-            acc = st.column_config.NumberColumn(format="%.3f", width="small")
+            def acc(label: str, help: str) -> st.column_config.NumberColumn:
+                return st.column_config.NumberColumn(label, format="%.3f", width="small", help=help)
+
             st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="distill_table", column_config={
                 "run": st.column_config.TextColumn(pinned=True, width="medium"),
-                **{k: acc for k in ("linear (labelled only)", "kNN (labelled only)", "own classifier", "linear acc",
-                                    "kNN acc", "CKA to teacher")}})
+                "role": st.column_config.TextColumn(width="small"),
+                "labels": st.column_config.TextColumn(width="small"),
+                "linear (labelled only)": acc("linear, labelled", "linear probe fitted on the labelled samples only"),
+                "kNN (labelled only)": acc("kNN, labelled", "kNN on the labelled samples only"),
+                "own classifier": acc("own head", "the student's own cross-entropy head"),
+                "linear acc": acc("linear", "linear probe fitted on all training labels"),
+                "kNN acc": acc("kNN", "kNN over all training samples"),
+                "CKA to teacher": acc("CKA", "linear CKA to the teacher's representation"),
+            })
             st.caption("The accuracies that decide whether distillation helped with scarce labels come first: "
-                       "*linear (labelled only)* and *kNN (labelled only)*.")
+                       "*linear, labelled* and *kNN, labelled* (probes fitted on the labelled samples only).")
             if not any(role == "trained alone" for role, _ in group):
                 st.caption("No run of the same student configuration without a teacher yet: launch one to compare.")
 
@@ -271,7 +281,9 @@ with tab_msd:
     if not msd_runs:
         st.info("No momentum self-distillation run yet: the preset *MSD: centring / sharpening / both* launches the "
                 "three switches as one group.")
+        rerun_on_new_snapshots(store, store.list_runs(status=stmod.ACTIVE))  # shows them when they arrive
     else:
+        rerun_on_new_snapshots(store, store.list_runs(status=stmod.ACTIVE))  # new runs and snapshots appear
         by_id = {r.id: r for r in msd_runs}
         if "distill_msd_runs" not in st.session_state or not all(i in by_id for i in st.session_state["distill_msd_runs"]):
             newest = msd_runs[0].group
@@ -282,7 +294,7 @@ with tab_msd:
         @st.fragment(run_every=3.0 if any(by_id[i].active for i in chosen) else None)
         def msd_view() -> None:
             ent, rank = go.Figure(), go.Figure()
-            msd_colours = run_colours(store)
+            msd_colours = run_colours(store, [by_id[i] for i in chosen])
             rows = []
             log_k = None
             for rid in chosen:

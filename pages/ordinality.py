@@ -8,7 +8,6 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from analysis.ordinality import local_target_gap, target_along_first_pc
 from trainers import registry
 from trainers import store as stmod
 from ui.data import (
@@ -77,6 +76,9 @@ def gap_per_sample(root: str, run_id: str, epoch: int, created: float, space: st
     coords = store.projection(run_id, epoch, space, "umap") if shown == "UMAP" else a[f"pca_{space}"]
     rows = plot_rows(a["y"], coords).rows
     gaps = np.full(len(a["y"]), np.nan)
+    # analysis.ordinality computes with torch: loaded when this view is first computed
+    from analysis.ordinality import local_target_gap
+
     with one_thread():
         gaps[rows] = local_target_gap(a[space][rows], a["y"][rows], k=GAP_K)
     return gaps
@@ -87,6 +89,9 @@ def along_pc(root: str, run_id: str, epoch: int, created: float, space: str) -> 
     """Held-out targets in the order of the first principal component, its Spearman rho and explained variance."""
     a = load_snapshot(root, run_id, epoch, created)
     te = a["is_test"]
+    # analysis.ordinality computes with torch: loaded when this view is first computed
+    from analysis.ordinality import target_along_first_pc
+
     with one_thread():
         res = target_along_first_pc(a[space][te], a["y"][te])
     return a["y"][te][res.order], res.spearman, res.explained
@@ -115,7 +120,7 @@ if runs:
 
     # --- the maps, one per run, on one colour scale ------------------------------------------
     snaps = {r.id: snapshot_at_or_before(store, r.id, epoch) for r in runs}
-    colours = run_colours(store)
+    colours = run_colours(store, runs)
     shown_methods = []
     titles = []
     panels = []

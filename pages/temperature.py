@@ -258,7 +258,7 @@ if run is not None:
             classes = tuple(by_class.classes.tolist())
             acc_iso = accuracy_by_class(str(store.root), run.id, epoch, snap["created"], classes)
             acc_ref = accuracy_by_class(str(store.root), ref.id, ref_snap["epoch"], ref_snap["created"], classes)
-            colours = run_colours(store)
+            colours = run_colours(store, [run, ref])
             bars = go.Figure([go.Bar(x=cls_labels, y=acc_iso, name=plot_escape(f"iSogCLR · {run.name}"),
                                      marker={"color": colours.get(run.id)}),
                               go.Bar(x=cls_labels, y=acc_ref, name=plot_escape(f"global τ · {ref.name}"),

@@ -14,8 +14,8 @@ import streamlit as st
 from trainers import registry, runner
 from trainers import store as stmod
 from trainers.config import DISTILL_KINDS, RunConfig
-from trainers.distill import check_teacher
 from trainers.presets import PRESETS, expand, get_preset, varied_fields
+from trainers.teachers import check_teacher
 from ui.data import STATUS_ICON, get_store, run_colours
 from ui.queue import chart_candidates, latest_with_history, split_queue
 from ui.text import md_escape, plot_escape
@@ -287,11 +287,14 @@ def _run_card(r: stmod.RunRecord) -> None:
         top[1].button("Cancel", key=f"train_cancel_{r.id}", disabled=r.cancel_requested, on_click=_cancel,
                       args=(r.id,))
         label = f"epoch {r.epoch}/{r.total_epochs} · {r.seconds:.0f} s"
+        if r.epoch == 0 and not r.seconds:
+            label = f"starting: the worker loads its libraries and the data (a few seconds) · 0/{r.total_epochs} epochs"
         if r.cancel_requested:
             label += " · cancelling…"
         st.progress(r.progress, text=label)
         m = r.metrics
         if m:
+            st.caption(f"Held-out metrics at the latest snapshot (epoch {m.get('epoch', '?')}):")
             cols = st.columns(4)
             for col, (k, name) in zip(cols, [("knn_accuracy", "kNN acc"), ("alignment", "alignment"),
                                              ("uniformity", "uniformity"), ("rankme", "RankMe")], strict=True):
@@ -340,7 +343,7 @@ def _loss_chart(runs: list[stmod.RunRecord], running: list[stmod.RunRecord]) -> 
         fig.add_trace(go.Scatter(x=h["epoch"][~ends], y=h["loss"][~ends], mode="markers", name="within epoch",
                                  marker={"size": 4, "color": "rgba(120,120,120,0.45)"}))
     fig.add_trace(go.Scatter(x=h["epoch"][ends], y=h["loss"][ends], mode="lines+markers", name="epoch mean",
-                             marker={"size": 4}, line={"color": run_colours(store).get(follow.id)}))
+                             marker={"size": 4}, line={"color": run_colours(store, [follow]).get(follow.id)}))
     fig.update_layout(title=f"Loss · {plot_escape(follow.name)} · {follow.status}", xaxis_title="epoch",
                       yaxis_title="training loss", height=260, margin={"l": 10, "r": 10, "t": 40, "b": 10},
                       showlegend=bool((~ends).any()))

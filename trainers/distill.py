@@ -76,9 +76,9 @@ from trainers.losses.distillation import (
     similarity_distillation,
 )
 from trainers.objectives import Objective
+from trainers.teachers import check_teacher  # noqa: F401  (also part of this module's API)
 
 LABEL_SEED = 20_231  # label subsets depend on the run's seed only: runs with the same seed share them
-DATA_FIELDS = ("dataset", "n_classes", "data_dim", "n_samples", "imbalance_ratio", "few_samples")
 KD_T = 4.0
 SIMILARITY_TAU = 0.1
 CRD_TAU, CRD_DIM = 0.07, 128
@@ -115,44 +115,6 @@ def label_mask(y: np.ndarray, fraction: float, *, seed: int, classification: boo
 
 
 # --------------------------------------------------------------------------- teachers
-
-
-def check_teacher(store: st.Store, run_id: str, student: RunConfig | None = None) -> st.RunRecord:
-    """The teacher's run record, or :class:`ConfigError` saying why it cannot teach.
-
-    A teacher is a FINISHED run of this store with a checkpoint; with ``student`` given, it
-    must have been trained on the same data (same dataset and dataset options).
-    """
-    if not run_id:
-        raise ConfigError("no teacher run given")
-    if run_id.startswith("@"):
-        raise ConfigError(
-            f"teacher {run_id!r} refers to a run of a preset group; it is resolved when the group is "
-            "submitted (runner.submit_group) and cannot be trained on its own"
-        )
-    try:
-        rec = store.get_run(run_id)
-    except (KeyError, ValueError):
-        raise ConfigError(
-            f"teacher {run_id!r} is not a run in the store at {store.root}; give the id of a finished run "
-            "(the Runs page or `python -m trainers list` shows them)"
-        ) from None
-    if rec.status != st.FINISHED:
-        raise ConfigError(
-            f"teacher run {run_id} ({rec.name}) is {rec.status}, not finished: a teacher must be a finished run"
-            + (" (wait for it to finish)" if rec.active else "")
-        )
-    if not store.checkpoint_path(run_id).exists():
-        raise ConfigError(f"teacher run {run_id} ({rec.name}) has no checkpoint to load")
-    if student is not None:
-        for f in DATA_FIELDS:
-            tv, sv = rec.config.get(f, getattr(student, f)), getattr(student, f)
-            if tv != sv and (f == "dataset" or registry.DATASETS[student.dataset].generated or f == "few_samples"):
-                raise ConfigError(
-                    f"teacher run {run_id} was trained with {f} = {tv!r}, this run has {sv!r}: teacher and "
-                    "student must see the same data"
-                )
-    return rec
 
 
 class FrozenTeacher:

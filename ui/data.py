@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -9,10 +10,11 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 import streamlit as st
+from threadpoolctl import threadpool_limits
 
 from trainers import registry, runner
 from trainers import store as stmod
-from ui.colours import run_colour
+from ui.colours import assign_run_colours
 
 STATUS_ICON = {  # plain symbols: they render in every font
     "queued": "…",
@@ -34,17 +36,18 @@ def one_thread() -> Iterator[None]:
     the SVD of a (600, 128) matrix took 0.5-5 s with two threads and 0.03 s with one
     (``bench/bench_pages_load.py``). The previous thread counts are restored afterwards (torch's
     count is one per process: two sessions computing at once may leave the server at one
-    thread, which is what its pages want anyway)."""
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+    thread, which is what its pages want anyway). Torch's threads are set only when a view
+    has loaded torch: the server does not import it for this."""
+    torch = sys.modules.get("torch")
+    before = torch.get_num_threads() if torch is not None else None
+    if torch is not None:
+        torch.set_num_threads(1)
     try:
         with threadpool_limits(limits=1):
             yield
     finally:
-        torch.set_num_threads(before)
+        if torch is not None:
+            torch.set_num_threads(before)
 
 
 @st.cache_resource(show_spinner=False)
@@ -75,12 +78,25 @@ def _ensure_router() -> None:
         st.session_state["lab_routed"] = True
 
 
+FORM_PREFIX = "train_"  # the Train form's widgets
+FORM_ACTIONS = ("train_cancel", "train_delete", "train_resume", "train_scratch", "train_loss_chart",
+                "train_queued_list")  # buttons and charts of the Train page: not form state
+
+
+def keep_form_state() -> None:
+    """Keep what a person typed into the Train form while they look at other pages: Streamlit
+    forgets the state of widgets that a script run does not draw, unless it is set again."""
+    for key in [k for k in st.session_state if str(k).startswith(FORM_PREFIX) and not str(k).startswith(FORM_ACTIONS)]:
+        st.session_state[key] = st.session_state[key]
+
+
 def get_store() -> stmod.Store:
     """The lab store (``$LAB_STORE`` or ./lab_store), one handle per server process.
     Every page calls this first (it also makes sure app.py's router is in charge). A store
     that cannot be opened (a damaged database, a path that is not a folder) stops the page
     with what is wrong and what to do."""
     _ensure_router()
+    keep_form_state()
     try:
         return _store_for(str(stmod.default_root()))
     except (stmod.StoreError, OSError) as e:
@@ -138,7 +154,9 @@ def runs_frame(store: stmod.Store) -> pd.DataFrame:
 
 
 def run_label(rec: stmod.RunRecord) -> str:
-    return f"{STATUS_ICON.get(rec.status, '')} {rec.name} · {rec.id[-6:]}"
+    """A run as a picker shows it: name and the end of its id. No status: a picker knows its
+    choices by their labels, and a label that changed when the run finished lost the choice."""
+    return f"{rec.name} · {rec.id[-6:]}"
 
 
 def snapshots(store: stmod.Store, run_id: str) -> list[dict]:
@@ -212,6 +230,7 @@ def metrics_over_epochs(store: stmod.Store, run_id: str) -> pd.DataFrame:
     return pd.DataFrame([{"epoch": s["epoch"], **{k: v for k, v in s["metrics"].items() if k != "epoch"}} for s in snaps])
 
 
-def run_colours(store: stmod.Store) -> dict[str, str]:
-    """Run id -> its colour, the same on every chart of the app (``ui.colours``)."""
-    return {rid: run_colour(n) for rid, n in store.run_numbers().items()}
+def run_colours(store: stmod.Store, shown: list[stmod.RunRecord] | tuple[stmod.RunRecord, ...] = ()) -> dict[str, str]:
+    """Run id -> its colour, the same on every chart of the app; the runs ``shown`` together
+    on the page never share one (``ui.colours.assign_run_colours``)."""
+    return assign_run_colours(store.run_numbers(), [r.id for r in shown if r is not None])

@@ -2,7 +2,7 @@
 
 Up to :data:`MAX_SVG_POINTS` points every point is drawn as SVG. Above that the page
 draws a stratified sample of that many (the classes, or quantile bins of a continuous
-target, keep their shares: ``analysis.projections.stratified_sample``) with WebGL, and
+target, keep their shares: ``analysis.sampling.stratified_sample``) with WebGL, and
 says so. A UMAP map of a very large snapshot covers only a sample itself (its other rows
 are NaN, see ``trainers.projector.map_rows``); those rows are left out and that is said too.
 """
@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from analysis.projections import stratified_sample
+from analysis.sampling import stratified_sample
 
 MAX_SVG_POINTS = 10_000
 

@@ -40,8 +40,11 @@ def best_marked_table(names: Sequence[str], metrics: Sequence[dict[str, Any]], c
         return [BEST_STYLE if i == best[keys[0]] else "" for i in range(len(col))]
 
     styler = df.style.apply(mark, axis=0).format(precision=3, na_rep="–", subset=[columns[k] for k in table])
-    st.dataframe(styler, hide_index=True, width="stretch", key=key,
-                 column_config={"run": st.column_config.TextColumn("run", pinned=True, width="large")})
+    st.dataframe(styler, hide_index=True, width="stretch", key=key, column_config={
+        "run": st.column_config.TextColumn("run", pinned=True, width="medium"),
+        **{columns[k]: st.column_config.NumberColumn(width="small") for k in table},  # the metrics fit beside the names
+        **{c: st.column_config.TextColumn(width="small") for c in (leading or {})},
+    })
     if not best:
         return df
     ups = [columns[k] for k in table if metric_goal(k) == "max"]

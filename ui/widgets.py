@@ -83,8 +83,9 @@ def pick_runs(store: stmod.Store, key: str, *, max_runs: int = 6, label: str = "
         st.session_state[key] = chosen
 
     def _changed() -> None:
-        picked = st.session_state[key]
-        others = [i for i in selected_runs() if i not in by_id]  # picks this view cannot show
+        picked = [i for i in st.session_state[key] if i in by_id]
+        known = {r.id for r in store.list_runs()}
+        others = [i for i in selected_runs() if i not in by_id and i in known]  # picks this view cannot show
         set_selected_runs(picked + others)
 
     st.multiselect(label, options=list(by_id), format_func=lambda i: run_label(by_id[i]), key=key,
@@ -110,6 +111,8 @@ def pick_run(store: stmod.Store, key: str, *, label: str = "Run",
 
     def _changed() -> None:
         rid = st.session_state[key]
+        if rid not in by_id:
+            return
         current = selected_runs()
         set_selected_runs([rid, *[i for i in current if i != rid]] if rid in current else [rid])
 

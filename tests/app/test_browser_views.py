@@ -45,6 +45,12 @@ def lab(tmp_path_factory):
     kill_store_processes(s)
 
 
+def address(page) -> str:
+    """The page's URL as the browser has it now (``page.url`` is only updated while Playwright
+    handles events, which a plain sleep in a polling loop does not do)."""
+    return page.evaluate("() => location.href")
+
+
 def _plot_texts(page, selector: str) -> list[str]:
     return [t or "" for t in page.locator(selector).all_text_contents()]
 
@@ -66,6 +72,16 @@ def test_views_opened_mid_run_show_the_last_epoch(lab, browser):
             page.get_by_test_id("stPlotlyChart").first.wait_for(timeout=90_000)
             views[path] = page
         assert s.get_run(rid).status == "running" and s.snapshots(rid)[-1].epoch < EPOCHS
+        # on the map, pick the finished run and then the training one again through the picker
+        # (a choice made there must survive the run's end: it used to turn into the run's label)
+        emap = views["embedding_map"]
+        emap.bring_to_front()  # a background tab runs its timers late
+        for rec in (s.get_run(first), s.get_run(rid)):
+            box = emap.locator(".st-key-map_run input")
+            box.click()
+            box.fill(rec.id[-6:])  # the picker filters its options by what is typed
+            emap.get_by_role("option").filter(has_text=rec.id[-6:]).first.click()
+            wait_for(lambda rec=rec: f"runs={rec.id}" in address(emap), 30, every=0.3, what="the pick in the URL")
         sidebar = views["collapse"].get_by_test_id("stSidebar")
         sidebar.get_by_text("3 runs · 1 running · 0 queued").wait_for(timeout=30_000)
         os.kill(worker, signal.SIGCONT)
@@ -96,6 +112,7 @@ def test_views_opened_mid_run_show_the_last_epoch(lab, browser):
         for path, page in views.items():
             page.screenshot(path=str(SHOTS / f"live_{path}.png"))
         assert not pending, {p: _plot_texts(views[p], checks[p][0])[:20] for p in pending}
+        assert f"runs={rid}" in address(emap) and "%C2%B7" not in address(emap)  # still the id, not a label
         # the sidebar's counts follow too, without a reload
         sidebar.get_by_text("3 runs · 0 running · 0 queued").wait_for(timeout=30_000)
         for page in views.values():
@@ -127,7 +144,7 @@ def test_chosen_runs_follow_the_url_across_views_and_reloads(lab, page):
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="Dimensional Collapse").click()
     page.get_by_role("heading", name="Dimensional Collapse").first.wait_for(timeout=30_000)
     page.get_by_test_id("stPlotlyChart").first.wait_for(timeout=60_000)
-    wait_for(lambda: f"runs={first}" in page.url, 15, what="the URL to hold the chosen run")
+    wait_for(lambda: f"runs={first}" in address(page), 15, what="the URL to hold the chosen run")
     legend_is(lambda t: HOSTILE_NAME in t and "other run" not in t, "the chosen run on Collapse")
     # a reload (a new session) opens the same runs
     page.reload()
@@ -140,6 +157,6 @@ def test_chosen_runs_follow_the_url_across_views_and_reloads(lab, page):
              what="the linked run on the map")
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="Alignment & Uniformity").click()
     page.get_by_test_id("stPlotlyChart").first.wait_for(timeout=60_000)
-    wait_for(lambda: f"runs={other}" in page.url, 15, what="the URL to follow the map's run")
+    wait_for(lambda: f"runs={other}" in address(page), 15, what="the URL to follow the map's run")
     wait_for(lambda: legend() == ["other run"], 30, every=0.3, what="the map's run on Alignment & Uniformity")
     assert_no_exception(page)

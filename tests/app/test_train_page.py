@@ -155,3 +155,20 @@ def test_user_text_is_shown_as_text(lab):
     assert md_escape(reason) in texts  # the failure reason
     assert not any(HOSTILE_NAME in t for t in texts)  # never unescaped
     assert _title(at) == f"Loss · {plot_escape(HOSTILE_NAME + ' running')} · running"
+
+
+def test_the_form_keeps_its_edits_while_a_person_visits_other_pages(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from tests.app.apptest import APP
+
+    monkeypatch.setenv("LAB_STORE", str(tmp_path / "store"))
+    monkeypatch.setattr("trainers.runner.ensure_scheduler", lambda store: False)
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    at.number_input(key="train_epochs").set_value(33).run()
+    at.selectbox(key="train_loss").set_value("dcl").run()
+    at.switch_page("pages/alignment_uniformity.py").run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    assert at.number_input(key="train_epochs").value == 33
+    assert at.selectbox(key="train_loss").value == "dcl"
