@@ -27,6 +27,7 @@ from ui.widgets import epoch_slider, explain, pick_runs, rerun_on_new_snapshots,
 
 MAX_RUNS = 12
 NO_GROUP = "(choose runs)"
+QUERY_GROUP = "group"  # the chosen group in the URL (?group=...): survives a reload, can be sent
 HANDOFF = "lab_compare_group"  # set by the Train page when it launches a sweep preset
 
 store = get_store()
@@ -47,10 +48,16 @@ groups = store.groups()
 handed = st.session_state.pop(HANDOFF, None)
 if handed in groups:
     st.session_state["cmp_group"] = handed
+elif "cmp_group" not in st.session_state and st.query_params.get(QUERY_GROUP) in groups:  # a reload, a link
+    st.session_state["cmp_group"] = st.query_params[QUERY_GROUP]
 if st.session_state.get("cmp_group") not in [NO_GROUP, *groups]:
     st.session_state["cmp_group"] = NO_GROUP
 group = st.selectbox("Group", [NO_GROUP, *groups], key="cmp_group",
                      help="A sweep preset launches its runs as one group; choose it to compare all of them.")
+if group == NO_GROUP:
+    st.query_params.pop(QUERY_GROUP, None)
+elif st.query_params.get(QUERY_GROUP) != group:
+    st.query_params[QUERY_GROUP] = group
 if group == NO_GROUP:
     runs = pick_runs(store, "cmp_runs", max_runs=MAX_RUNS, label=f"Runs (2 to {MAX_RUNS})",
                      default=lambda rs: [r.id for r in rs if rs[0].group and r.group == rs[0].group] or [r.id for r in rs[:2]])

@@ -235,7 +235,7 @@ def _launch_notice() -> None:
         return
     ids = done["ids"]
     listed = ", ".join(ids) if len(ids) <= 4 else f"{ids[0]} … {ids[-1]}"
-    st.success(f"Queued {len(ids)} run(s): {listed}. They show in the queue below and on the views as soon as "
+    st.success(f"Queued {len(ids)} run(s): {listed}. They show in this queue and on the views as soon as "
                "their first snapshot is written.", icon=":material/check_circle:")
     if done["group"]:
         st.page_link("pages/compare.py", label="Open the group on Compare", icon=":material/compare:")

@@ -182,3 +182,24 @@ def test_compare_shows_every_run_of_a_large_group_or_says_which(lab):
     names = [a["text"] for a in chart(at, "cmp_maps")["layout"]["annotations"]]
     assert len(names) == 4 and "τ 0.70" in names[-1]
     assert eight  # both groups were written
+
+
+def test_compare_keeps_its_group_in_the_url(lab):
+    from trainers import store as st
+    from trainers.config import RunConfig
+
+    s, (first, _) = lab
+    last = s.snapshots(first)[-1]
+    for i in range(2):
+        rid = s.create_run(RunConfig(**{**FAST, "seed": i, "group": "seeds", "name": f"seed {i}"}), status=st.FINISHED)
+        s.add_snapshot(rid, last.epoch, last.step, s.load_snapshot(first, last.epoch), last.metrics)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["group"] = "seeds"  # a reload or a link
+    at.run()
+    at.switch_page("pages/compare.py").run()
+    assert at.selectbox(key="cmp_group").value == "seeds"
+    assert len(chart(at, "cmp_maps")["layout"]["annotations"]) == 2
+    at.selectbox(key="cmp_group").set_value("(choose runs)").run()
+    assert "group" not in at.query_params
+    at.selectbox(key="cmp_group").set_value("seeds").run()
+    assert at.query_params["group"] in ("seeds", ["seeds"])
