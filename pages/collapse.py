@@ -50,7 +50,7 @@ if runs:
         lam = arr[f"spectrum_{key}"]
         fig.add_trace(go.Scatter(x=np.arange(1, len(lam) + 1), y=lam, mode="lines+markers", marker={"size": 4},
                                  line={"color": colours.get(r.id)}, name=plot_escape(f"{r.name} (epoch {e})")))
-    fig.update_layout(yaxis_type="log", xaxis_title="rank k", yaxis_title="eigenvalue λ_k (log scale)",
+    fig.update_layout(yaxis_type="log", yaxis_dtick=1, yaxis_exponentformat="power", xaxis_title="rank k", yaxis_title="eigenvalue λ_k (log scale)",
                       height=430, legend={"orientation": "h", "y": -0.25}, margin={"t": 30},
                       title=f"Covariance spectrum · {space}")
     st.plotly_chart(fig, width="stretch", key="dc_spectrum")

@@ -172,7 +172,7 @@ if runs:
         spec.add_trace(go.Scatter(x=np.arange(1, len(lam) + 1), y=lam, mode="lines+markers", marker={"size": 4},
                                   line={"color": colours.get(r.id)}, legendgroup=r.id,
                                   name=plot_escape(f"{r.name} (epoch {snaps[r.id]['epoch']})")))
-    spec.update_layout(yaxis_type="log", xaxis_title="rank k", yaxis_title="eigenvalue λ_k (log scale)", height=440,
+    spec.update_layout(yaxis_type="log", yaxis_dtick=1, yaxis_exponentformat="power", xaxis_title="rank k", yaxis_title="eigenvalue λ_k (log scale)", height=440,
                        title=f"Covariance spectra · {space_name}", margin={"t": 40},
                        legend={"orientation": "h", "y": -0.25})
     left.plotly_chart(spec, width="stretch", key="cmp_spectra")
@@ -201,7 +201,11 @@ if runs:
 
     # --- table -----------------------------------------------------------------------------
     st.subheader("Metrics")
-    differs = config_differences([r.config for r in runs])
+    # a run made without a temperature uses its loss's own: show that value, not a blank
+    configs = [{**r.config, "temperature": r.config.get("temperature")
+                if r.config.get("temperature") is not None or r.config.get("loss") not in registry.LOSSES
+                else registry.LOSSES[r.config["loss"]].temperature} for r in runs]
+    differs = config_differences(configs)
     best_marked_table(
         [r.name for r in runs], [snaps[r.id]["metrics"] for r in runs],
         {"knn_accuracy": "kNN acc", "linear_accuracy": "linear acc", "knn_mae": "kNN MAE", "linear_mae": "linear MAE",

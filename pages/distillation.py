@@ -172,7 +172,7 @@ with tab_ts:
             au.add_trace(go.Scatter(x=df["uniformity"], y=df["alignment"], mode="lines+markers+text", name=plot_escape(f"{role} · {rec.name}"),
                                     text=[str(int(e)) for e in df["epoch"]], textposition="top center", textfont={"size": 9},
                                     line={"color": colour}))
-        spec.update_layout(yaxis_type="log", xaxis_title="rank k", yaxis_title="eigenvalue λ_k (log scale)", height=380,
+        spec.update_layout(yaxis_type="log", yaxis_dtick=1, yaxis_exponentformat="power", xaxis_title="rank k", yaxis_title="eigenvalue λ_k (log scale)", height=380,
                            title="Covariance spectrum · representation", legend={"orientation": "h", "y": -0.3}, margin={"t": 40})
         au.update_layout(xaxis_title="uniformity (lower = more uniform)", yaxis_title="alignment (lower = better aligned)",
                          height=380, title="Alignment and uniformity over epochs", legend={"orientation": "h", "y": -0.3},

@@ -245,7 +245,7 @@ def _cancel(run_id: str) -> None:
     try:
         runner.cancel(store, run_id)
     except (stmod.StoreError, KeyError, ValueError) as e:  # a full disk still stops the worker, then says so
-        st.toast(f"Cancel: {e}", icon=":material/block:")
+        st.toast(f"Cancel: {md_escape(e)}", icon=":material/block:")
 
 
 def _cancel_all(run_ids: list[str]) -> None:
@@ -261,9 +261,12 @@ def _ask_delete(run_id: str | None) -> None:
 def _delete(run_id: str) -> None:
     st.session_state[CONFIRM_DELETE] = None
     try:
+        name = store.get_run(run_id).name
         store.delete_run(run_id)
     except (RuntimeError, KeyError) as e:  # resumed or deleted elsewhere meanwhile
-        st.toast(f"Not deleted: {e}", icon=":material/block:")
+        st.toast(f"Not deleted: {md_escape(e)}", icon=":material/block:")
+    else:
+        st.toast(f"Deleted run {md_escape(name)} ({run_id}) and its data.", icon=":material/delete:")
 
 
 def _resume(run_id: str, from_scratch: bool = False) -> None:
@@ -274,9 +277,9 @@ def _resume(run_id: str, from_scratch: bool = False) -> None:
         if "no checkpoint" in str(e):  # resuming would discard its data: ask first
             st.session_state[CONFIRM_SCRATCH] = run_id
         else:  # resumed or deleted elsewhere meanwhile
-            st.toast(f"Not resumed: {e}", icon=":material/block:")
+            st.toast(f"Not resumed: {md_escape(e)}", icon=":material/block:")
     except (stmod.StoreError, KeyError) as e:
-        st.toast(f"Not resumed: {e}", icon=":material/block:")
+        st.toast(f"Not resumed: {md_escape(e)}", icon=":material/block:")
 
 
 def _run_card(r: stmod.RunRecord) -> None:
