@@ -147,6 +147,19 @@ def apptest_pages(repeats: int) -> list[dict]:
 
 
 # -- the real server + chromium ---------------------------------------------------------
+def wait_healthy(url: str, *, timeout: float = 120.0, every: float = 0.3) -> None:
+    """Wait until the app at ``url`` answers ``/_stcore/health`` with ok."""
+    t = time.monotonic()
+    while True:
+        try:
+            if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
+                return
+        except OSError:
+            if time.monotonic() - t > timeout:
+                raise RuntimeError(f"the app did not answer /_stcore/health in {timeout:.0f} s") from None
+            time.sleep(every)
+
+
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -175,15 +188,7 @@ def browser_memory(root: str, rounds: int) -> dict:
     url = f"http://127.0.0.1:{port}"
     out: dict = {"pages": []}
     try:
-        t = time.monotonic()
-        while True:
-            try:
-                if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                if time.monotonic() - t > 120:
-                    raise RuntimeError("the app did not answer /_stcore/health in 120 s") from None
-                time.sleep(0.3)
+        wait_healthy(url)
         out["rss_start_mb"] = _status(proc.pid)["VmRSS"]
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)

@@ -200,9 +200,11 @@ def browser_map_changes(tree: str, root: str, run_id: str, rounds: int) -> list[
     """Seconds from a click on one of the Embedding Map's radios until the map's title says the
     new method and space (the chart redrawn in the browser), ``rounds`` times over MAP_CLICKS."""
     import socket
-    import urllib.request
 
     from playwright.sync_api import sync_playwright
+
+    sys.path.insert(0, str(ROOT))  # this checkout's helpers, whichever tree is timed
+    from bench.bench_pages import wait_healthy
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -215,15 +217,7 @@ def browser_map_changes(tree: str, root: str, run_id: str, rounds: int) -> list[
     url = f"http://127.0.0.1:{port}"
     out = []
     try:
-        t = time.monotonic()
-        while True:
-            try:
-                if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
-                    break
-            except OSError:
-                if time.monotonic() - t > 120:
-                    raise RuntimeError("the app did not answer /_stcore/health in 120 s") from None
-                time.sleep(0.3)
+        wait_healthy(url)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=[
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

@@ -35,14 +35,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.bench_pages import CHROMIUM, CHROMIUM_ARGS, _free_port, _status  # noqa: E402
+from bench.bench_pages import CHROMIUM, CHROMIUM_ARGS, _free_port, _status, wait_healthy  # noqa: E402
 
 HEAVY = ("torch", "sklearn", "umap", "scipy")
 
@@ -101,14 +100,7 @@ def server_run(root: Path) -> dict:
             cwd=root, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
         try:
-            while True:
-                try:
-                    if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
-                        break
-                except OSError:
-                    if time.perf_counter() - t0 > 120:
-                        raise RuntimeError("the app did not answer /_stcore/health in 120 s") from None
-                    time.sleep(0.05)
+            wait_healthy(url, every=0.05)
             out = {"health_s": time.perf_counter() - t0}
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
