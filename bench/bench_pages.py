@@ -147,6 +147,15 @@ def apptest_pages(repeats: int) -> list[dict]:
 
 
 # -- the real server + chromium ---------------------------------------------------------
+def stop_app(proc: subprocess.Popen) -> None:
+    """Stop an app started in its own session: SIGTERM to its process group, SIGKILL after 15 s."""
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(15)
+    except (OSError, subprocess.TimeoutExpired):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
 def wait_healthy(url: str, *, timeout: float = 120.0, every: float = 0.3) -> None:
     """Wait until the app at ``url`` answers ``/_stcore/health`` with ok."""
     t = time.monotonic()
@@ -224,11 +233,7 @@ def browser_memory(root: str, rounds: int) -> dict:
         maps = Path(f"/proc/{proc.pid}/maps").read_text()
         out["umap_loaded"] = "/umap/" in maps or "numba" in maps
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(15)
-        except (OSError, subprocess.TimeoutExpired):
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_app(proc)
     return out
 
 

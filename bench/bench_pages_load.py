@@ -204,7 +204,7 @@ def browser_map_changes(tree: str, root: str, run_id: str, rounds: int) -> list[
     from playwright.sync_api import sync_playwright
 
     sys.path.insert(0, str(ROOT))  # this checkout's helpers, whichever tree is timed
-    from bench.bench_pages import wait_healthy
+    from bench.bench_pages import stop_app, wait_healthy
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -234,11 +234,7 @@ def browser_map_changes(tree: str, root: str, run_id: str, rounds: int) -> list[
                     out.append(time.perf_counter() - t)
             browser.close()
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(15)
-        except (OSError, subprocess.TimeoutExpired):
-            os.killpg(proc.pid, signal.SIGKILL)
+        stop_app(proc)
     return out
 
 

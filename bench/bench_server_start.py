@@ -29,7 +29,6 @@ import ast
 import json
 import os
 import re
-import signal
 import statistics
 import subprocess
 import sys
@@ -41,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.bench_pages import CHROMIUM, CHROMIUM_ARGS, _free_port, _status, wait_healthy  # noqa: E402
+from bench.bench_pages import CHROMIUM, CHROMIUM_ARGS, _free_port, _status, stop_app, wait_healthy  # noqa: E402
 
 HEAVY = ("torch", "sklearn", "umap", "scipy")
 
@@ -118,11 +117,7 @@ def server_run(root: Path) -> dict:
             out.update(rss_mb=mem["VmRSS"], hwm_mb=mem["VmHWM"], torch_loaded="/torch/lib/" in maps)
             return out
         finally:
-            try:
-                os.killpg(proc.pid, signal.SIGTERM)
-                proc.wait(15)
-            except (OSError, subprocess.TimeoutExpired):
-                os.killpg(proc.pid, signal.SIGKILL)
+            stop_app(proc)
 
 
 def _page_paths(root: Path) -> list[str]:

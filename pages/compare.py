@@ -202,10 +202,7 @@ if runs:
     # --- table -----------------------------------------------------------------------------
     st.subheader("Metrics")
     # a run made without a temperature uses its loss's own: show that value, not a blank
-    configs = [{**r.config, "temperature": r.config.get("temperature")
-                if r.config.get("temperature") is not None or r.config.get("loss") not in registry.LOSSES
-                else registry.LOSSES[r.config["loss"]].temperature} for r in runs]
-    differs = config_differences(configs)
+    differs = config_differences([{**r.config, "temperature": registry.temperature_of(r.config)} for r in runs])
     best_marked_table(
         [r.name for r in runs], [snaps[r.id]["metrics"] for r in runs],
         {"knn_accuracy": "kNN acc", "linear_accuracy": "linear acc", "knn_mae": "kNN MAE", "linear_mae": "linear MAE",

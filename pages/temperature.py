@@ -70,11 +70,6 @@ def global_tau(r: stmod.RunRecord) -> bool:
     return not learns_tau(r) and ds is not None and ds.task == "classification"
 
 
-def temperature_of(r: stmod.RunRecord) -> float:
-    t = r.config.get("temperature")
-    return float(t) if t is not None else registry.LOSSES[r.config["loss"]].temperature
-
-
 @st.cache_data(show_spinner=False, max_entries=16)
 def trajectory(root: str, run_id: str, stamps: tuple[tuple[int, float], ...]) -> dict[str, np.ndarray]:
     arrs = [light_snapshot(root, run_id, e, c) for e, c in stamps]
@@ -108,7 +103,7 @@ if run is not None:
     freq_of = dict(zip(by_class.classes.tolist(), by_class.counts.tolist(), strict=True))
     cls_labels = [f"{c} (n={n})" for c, n in zip(by_class.classes, by_class.counts, strict=True)]
     summary = tau_summary(tau)
-    tau0 = temperature_of(run)
+    tau0 = registry.temperature_of(run.config)
 
     m = snap["metrics"]
     c1, c2, c3, c4, c5 = st.columns(5)
@@ -246,7 +241,7 @@ if run is not None:
                 st.warning("This run trained on another dataset: the comparison says little.")
             ref_snap = snapshot_at_or_before(store, ref.id, epoch)
             rows = [("loss", run.config["loss"], ref.config["loss"]),
-                    ("temperature", f"learned per sample: {summary['mean']:.3f} ± {summary['std']:.3f}", f"global: {temperature_of(ref):g}"),
+                    ("temperature", f"learned per sample: {summary['mean']:.3f} ± {summary['std']:.3f}", f"global: {registry.temperature_of(ref.config):g}"),
                     ("epoch", str(epoch), str(ref_snap["epoch"]))]
             for key, label in (("knn_accuracy", "kNN accuracy"), ("linear_accuracy", "linear accuracy"),
                                ("alignment", "alignment"), ("uniformity", "uniformity"), ("rankme", "RankMe")):

@@ -132,6 +132,12 @@ LOSS_OPTIONS: dict[str, dict[str, Rule]] = {
     },
 }
 
+def loss_option(loss: str, options: dict[str, Any], key: str) -> Any:
+    """Option ``key`` of ``loss``: the run's value, else its default in LOSS_OPTIONS (the one
+    place the defaults live; the objectives read them from here)."""
+    return options.get(key, LOSS_OPTIONS[loss][key].default)
+
+
 # Training-split class sizes of the bundled classification sets: fixed by scikit-learn and by
 # trainers.data's held-out split (tests/trainers/test_config.py checks them against data.load).
 BUNDLED_TRAIN_CLASS_SIZES: dict[str, tuple[int, ...]] = {

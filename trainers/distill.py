@@ -62,7 +62,7 @@ from analysis import probes
 from analysis.similarity import knn_overlap, linear_cka
 from trainers import registry
 from trainers import store as st
-from trainers.config import ConfigError, RunConfig
+from trainers.config import ConfigError, RunConfig, loss_option
 from trainers.data import DataSplit
 from trainers.encoders import build_encoder
 from trainers.losses.distillation import (
@@ -327,19 +327,19 @@ class MSDObjective(Objective):
     def __init__(self, model: nn.Module, cfg: RunConfig, data: DataSplit, *, total_steps: int) -> None:
         super().__init__(cfg.loss, cfg.effective_temperature, cfg.loss_options)
         o = cfg.loss_options
-        out_dim = int(o.get("out_dim", 256))
+        out_dim = int(loss_option("msd", o, "out_dim"))
         self.student_temp = float(o.get("student_temp", cfg.effective_temperature))
-        self.teacher_temp = float(o.get("teacher_temp", 0.04))
-        self.centering = bool(o.get("centering", True))
-        self.sharpening = bool(o.get("sharpening", True))
-        self.momentum_base = float(o.get("momentum_base", 0.996))
+        self.teacher_temp = float(loss_option("msd", o, "teacher_temp"))
+        self.centering = bool(loss_option("msd", o, "centering"))
+        self.sharpening = bool(loss_option("msd", o, "sharpening"))
+        self.momentum_base = float(loss_option("msd", o, "momentum_base"))
         self.total_steps = max(1, int(total_steps))
         self._student = [model]  # a reference, not a submodule: the loop owns and saves the student
         self.head = DinoHead(cfg.proj_dim, out_dim)
         self.teacher_encoder = copy.deepcopy(model).requires_grad_(False)
         self.teacher_head = copy.deepcopy(self.head).requires_grad_(False)
         self.loss = MSDLoss(out_dim, student_temp=self.student_temp, teacher_temp=self.teacher_temp,
-                            center_momentum=float(o.get("center_momentum", 0.9)), centering=self.centering,
+                            center_momentum=float(loss_option("msd", o, "center_momentum")), centering=self.centering,
                             sharpening=self.sharpening)
         self.register_buffer("updates", torch.zeros((), dtype=torch.long))  # optimiser steps so far (resume-safe)
         self._x_test = data.x_test

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from trainers import losses as L
+from trainers.config import LOSS_OPTIONS, loss_option
 
 
 class Objective(nn.Module):
@@ -39,7 +40,7 @@ class _Fn(Objective):
         if n == "nt_xent":
             return L.nt_xent(z[0], z[1], temperature=t)
         if n in ("dcl", "dclw"):
-            return L.dcl(z[0], z[1], temperature=t, weighted=(n == "dclw"), sigma=o.get("sigma", 0.5))
+            return L.dcl(z[0], z[1], temperature=t, weighted=(n == "dclw"), sigma=loss_option("dclw", o, "sigma"))
         if n == "supcon":
             v = z.shape[0]
             return L.supcon(z.reshape(-1, z.shape[-1]), y.repeat(v), temperature=t)
@@ -55,9 +56,9 @@ class _Fn(Objective):
 class _ISog(Objective):
     def __init__(self, name: str, temperature: float, options: dict, num_samples: int) -> None:
         super().__init__(name, temperature, options)
-        keys = ("rho", "gamma", "beta", "eta", "tau_min", "tau_max")
         self.loss = L.ISogCLRLoss(
-            num_samples, tau_init=temperature, learn_tau=(name == "isogclr"), **{k: options[k] for k in keys if k in options}
+            num_samples, tau_init=temperature, learn_tau=(name == "isogclr"),
+            **{k: loss_option(name, options, k) for k in LOSS_OPTIONS[name]}
         )
 
     def forward(self, z, h, y, index):  # type: ignore[override]
@@ -106,13 +107,13 @@ class _Regression(Objective):
             return L.supcon(zz, torch.bucketize(yy, self.bin_edges), temperature=t)
         if n == "supremix":
             if self._gen is None or self._gen.device != z.device:
-                self._gen = torch.Generator(device=z.device).manual_seed(int(o.get("seed", 0)))
+                self._gen = torch.Generator(device=z.device).manual_seed(int(loss_option(n, o, "seed")))
             return L.supremix(
                 zz,
                 yy,
                 temperature=t,
-                window=float(o.get("window", 0.5)),
-                distance_weight=bool(o.get("distance_weight", True)),
+                window=float(loss_option(n, o, "window")),
+                distance_weight=bool(loss_option(n, o, "distance_weight")),
                 generator=self._gen,
             )
         raise ValueError(f"unknown regression objective {n!r}")
@@ -129,7 +130,7 @@ def build_objective(name: str, *, temperature: float, options: dict, num_samples
     if name in ("l1", "rnc", "supcon_binned", "supremix"):
         edges = None
         if name == "supcon_binned":
-            nb = int(options.get("bins", 10))
+            nb = int(loss_option(name, options, "bins"))
             assert train_targets is not None
             edges = np.quantile(train_targets, np.linspace(0, 1, nb + 1)[1:-1])
         return _Regression(name, temperature, options, rep_dim, edges)

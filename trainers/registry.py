@@ -128,3 +128,13 @@ def losses_for_dataset(dataset: str) -> list[str]:
 def encoders_for_dataset(dataset: str) -> list[str]:
     kind = DATASETS[dataset].kind
     return [n for n, e in ENCODERS.items() if kind in e.kinds]
+
+
+def temperature_of(config: dict) -> float | None:
+    """The temperature a run's config trains with: its own, else its loss's default (None for
+    a loss this registry does not know). Works on stored configs without validating them."""
+    t = config.get("temperature")
+    if t is not None:
+        return float(t)
+    spec = LOSSES.get(config.get("loss", ""))
+    return spec.temperature if spec is not None else None
