@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from trainers import store as stmod
+from jobs import store as stmod
 from ui.data import ensure_scheduler_throttled, get_store, show_store_error
 
 st.set_page_config(page_title="Embedding Geometry Lab", page_icon=":material/explore:", layout="wide")

@@ -85,8 +85,8 @@ stop() {
     # workers are detached on purpose: they finish their runs and write them to the store
     if [ -x "$VENV/bin/python" ] && [ -f "$STORE/lab.sqlite" ]; then
         LAB_STORE="$STORE" "$VENV/bin/python" - <<'PY' || true
-from trainers import store as st
-from trainers.store import pid_alive
+from jobs import store as st
+from jobs.store import pid_alive
 
 s = st.Store()
 live = [r for r in s.list_runs(status=st.RUNNING) if r.pid and pid_alive(r.pid, r.pid_start)]

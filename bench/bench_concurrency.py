@@ -41,8 +41,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from trainers import runner  # noqa: E402
-from trainers import store as st  # noqa: E402
+from jobs import runner  # noqa: E402
+from jobs import store as st  # noqa: E402
 from trainers.config import RunConfig  # noqa: E402
 
 

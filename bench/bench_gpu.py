@@ -38,7 +38,7 @@ if str(ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
-from trainers import store as st  # noqa: E402
+from jobs import store as st  # noqa: E402
 from trainers.config import RunConfig  # noqa: E402
 from trainers.train import train_run  # noqa: E402
 

@@ -30,7 +30,7 @@ for the lab's chained maps and for independent plain UMAP maps of the same snaps
     .venv/bin/python bench/bench_maps.py --sizes 1797 --repeats 2 --baseline-calls 2
     .venv/bin/python bench/bench_maps.py --sizes 50000 --repeats 2 --baseline-calls 2   # a sampled map
 
-Above 20,000 points (``trainers.projector.MAX_UMAP_POINTS``) the lab maps a stratified
+Above 20,000 points (``jobs.projector.MAX_UMAP_POINTS``) the lab maps a stratified
 sample of 20,000 rows (the same rows at every epoch); the plain baseline maps every point.
 
 This script prints figures; it never passes or fails on time.
@@ -64,7 +64,7 @@ def digits_snapshots() -> list[dict[str, np.ndarray]]:
     """Real snapshots of a short default digits run (epochs 0, 1, 2, 4, 8)."""
     import torch
 
-    from trainers import store as st
+    from jobs import store as st
     from trainers.config import RunConfig
     from trainers.train import train_run
 
@@ -100,8 +100,8 @@ def mixture_snapshots(n: int, seed: int = 0) -> list[dict[str, np.ndarray]]:
 # -- the lab's projection worker, warm --------------------------------------------------
 def start_scheduler(root: str) -> tuple[object, float]:
     """Start the real scheduler with UMAP on; return (store, seconds until its worker is warm)."""
-    from trainers import runner
-    from trainers import store as st
+    from jobs import runner
+    from jobs import store as st
     from trainers.config import RunConfig
 
     os.environ["LAB_UMAP"] = "1"
@@ -120,7 +120,7 @@ def start_scheduler(root: str) -> tuple[object, float]:
 
 
 def stop_scheduler(s) -> None:
-    from trainers.runner import pid_alive
+    from jobs.runner import pid_alive
 
     pid_file = Path(s.root) / "scheduler.pid"
     if pid_file.exists():
@@ -150,7 +150,7 @@ def scheduler_idle_cpu(s, seconds: float = 10.0) -> float:
 
 def lab_latencies(s, snaps: list[dict[str, np.ndarray]], name: str) -> list[dict]:
     """Write the snapshots one by one; per epoch, seconds until the emb map and both maps exist."""
-    from trainers import store as st
+    from jobs import store as st
     from trainers.config import RunConfig
 
     rid = s.create_run(RunConfig(name=name), status=st.RUNNING)
@@ -177,8 +177,8 @@ def train_to_first_map(root: str) -> dict:
     """Press Train with no scheduler running (``runner.submit``: the scheduler starts, its
     projection thread warms up while the worker starts): seconds to the epoch-0 snapshot
     and to its UMAP map."""
-    from trainers import runner
-    from trainers import store as st
+    from jobs import runner
+    from jobs import store as st
     from trainers.config import RunConfig
 
     os.environ["LAB_UMAP"] = "1"
@@ -275,7 +275,7 @@ def main() -> None:
     import torch
     import umap
 
-    from trainers.projector import COLD_EPOCHS, WARM_EPOCHS
+    from jobs.projector import COLD_EPOCHS, WARM_EPOCHS
 
     sizes = [int(x) for x in a.sizes.split(",")]
     load0 = os.getloadavg()

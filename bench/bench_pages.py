@@ -54,9 +54,9 @@ def make_store(root: str, n_runs: int) -> None:
     """Real short runs, their maps, then copies through the Store API up to ``n_runs``."""
     import torch
 
-    from trainers import store as st
+    from jobs import store as st
+    from jobs.projector import ProjectionWorker
     from trainers.config import RunConfig
-    from trainers.projector import ProjectionWorker
     from trainers.train import train_run
 
     s = st.Store(root)

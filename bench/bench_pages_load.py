@@ -6,7 +6,7 @@
    of every snapshot by the lab's ProjectionWorker), then copies through the Store API
    (run, snapshots, maps) until there are --runs runs.
 2. The load: two long digits runs (--load-epochs, default 300) are submitted through
-   ``trainers.runner.submit``; the store's scheduler starts them in two workers (and computes
+   ``jobs.runner.submit``; the store's scheduler starts them in two workers (and computes
    the UMAP maps of their snapshots). Timing starts once both are running. With --no-load
    nothing trains.
 3. For each page and each code tree (``--tree NAME=DIR``, default: this checkout as
@@ -79,9 +79,9 @@ CHANGES: dict[str, list[tuple[str, str, object]]] = {
 def make_store(root: str, n_runs: int, epochs: int) -> None:
     import torch
 
-    from trainers import store as st
+    from jobs import store as st
+    from jobs.projector import ProjectionWorker
     from trainers.config import RunConfig
-    from trainers.projector import ProjectionWorker
     from trainers.train import train_run
 
     s = st.Store(root)
@@ -240,8 +240,8 @@ def browser_map_changes(tree: str, root: str, run_id: str, rounds: int) -> list[
 
 # -- the load ------------------------------------------------------------------------------
 def start_load(root: str, epochs: int) -> list[str]:
-    from trainers import runner
-    from trainers import store as st
+    from jobs import runner
+    from jobs import store as st
     from trainers.config import RunConfig
 
     s = st.Store(root)
@@ -257,8 +257,8 @@ def start_load(root: str, epochs: int) -> list[str]:
 def stop_load(root: str, ids: list[str]) -> None:
     """Cancel the load runs, stop their workers and the scheduler (by pid), then delete the
     runs so that the store holds the same runs for the next invocation."""
-    from trainers import runner
-    from trainers import store as st
+    from jobs import runner
+    from jobs import store as st
 
     s = st.Store(root)
     pids = []

@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from trainers import runner  # noqa: E402
-from trainers import store as st  # noqa: E402
+from jobs import runner  # noqa: E402
+from jobs import store as st  # noqa: E402
 from trainers.config import RunConfig  # noqa: E402
 
 

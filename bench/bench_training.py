@@ -24,8 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import torch  # noqa: E402
 
-from trainers import data, runner  # noqa: E402
-from trainers import store as st
+from jobs import runner  # noqa: E402
+from jobs import store as st
+from trainers import data  # noqa: E402
 from trainers.augment import make_augment  # noqa: E402
 from trainers.config import RunConfig  # noqa: E402
 from trainers.encoders import build_encoder  # noqa: E402

@@ -44,7 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from analysis import kernel_sd as ksd  # noqa: E402
-from trainers import store as st  # noqa: E402
+from jobs import store as st  # noqa: E402
 from trainers.config import RunConfig  # noqa: E402
 from trainers.train import train_run  # noqa: E402
 

@@ -49,7 +49,7 @@ def run_one(overrides: dict[str, Any], seed: int, epochs: int | None = None) -> 
     """Train one config (preset overrides + seed) into a throwaway store; return its final figures."""
     from scipy.stats import spearmanr
 
-    from trainers import store as st
+    from jobs import store as st
     from trainers.config import RunConfig
     from trainers.train import train_run
 

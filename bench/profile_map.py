@@ -50,8 +50,8 @@ def _busy(stop) -> None:
 
 def child(n_maps: int, root: str, out: str) -> None:
     """Warm the worker, then time ``n_maps`` cold maps of epoch 0 (each from PCA)."""
-    from trainers import store as st
-    from trainers.projector import ProjectionWorker
+    from jobs import store as st
+    from jobs.projector import ProjectionWorker
 
     s = st.Store(root)
     run = s.list_runs()[0]
@@ -69,7 +69,7 @@ def _timed_map(pw, run_id: str) -> float:  # the profile counts the samples unde
 
 
 def make_store(root: str) -> None:
-    from trainers import store as st
+    from jobs import store as st
     from trainers.config import RunConfig
     from trainers.train import train_run
 

@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from analysis.kernel_sd import toy_experiment
-from trainers import store as stmod
+from jobs import store as stmod
 from trainers.config import RunConfig
 from ui.colours import CLASS_PALETTE as PALETTE
 from ui.colours import class_colour

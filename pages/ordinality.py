@@ -8,8 +8,8 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
+from jobs import store as stmod
 from trainers import registry
-from trainers import store as stmod
 from ui.data import (
     get_store,
     load_snapshot,

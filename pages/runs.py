@@ -6,7 +6,7 @@ import json
 
 import streamlit as st
 
-from trainers import store as stmod
+from jobs import store as stmod
 from ui.data import get_store, runs_frame
 from ui.text import md_escape
 from ui.widgets import rerun_on_new_snapshots, selected_runs, set_selected_runs, sync_url

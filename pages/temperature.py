@@ -18,8 +18,8 @@ from analysis.temperature import (
     tau_summary,
     tau_trajectory,
 )
+from jobs import store as stmod
 from trainers import registry
-from trainers import store as stmod
 from ui.data import (
     dataset_images,
     get_store,

@@ -11,11 +11,12 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from trainers import registry, runner
-from trainers import store as stmod
+from jobs import runner
+from jobs import store as stmod
+from jobs.teachers import check_teacher
+from trainers import registry
 from trainers.config import DISTILL_KINDS, RunConfig
 from trainers.presets import PRESETS, expand, get_preset, varied_fields
-from trainers.teachers import check_teacher
 from ui.data import STATUS_ICON, get_store, run_colours
 from ui.queue import chart_candidates, latest_with_history, split_queue
 from ui.text import md_escape, plot_escape

@@ -34,7 +34,7 @@ def fast_config():
 
 @pytest.fixture
 def store(tmp_path, monkeypatch):
-    from trainers.store import Store
+    from jobs.store import Store
 
     root = tmp_path / "store"
     monkeypatch.setenv("LAB_STORE", str(root))

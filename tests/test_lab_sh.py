@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from jobs import runner
+from jobs import store as stmod
 from tests.app.browser import free_port
 from tests.conftest import FAST, kill_store_processes, wait_for
-from trainers import runner
-from trainers import store as stmod
 from trainers.config import RunConfig
 
 ROOT = Path(__file__).resolve().parents[1]

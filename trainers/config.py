@@ -17,13 +17,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from trainers import registry
+from trainers.options import MAX_SEED, ConfigError, Rule, check_value, describe  # noqa: F401  (part of this module's API)
+from trainers.registry import MIN_LINEAR_TAU  # noqa: F401  (part of this module's API)
+
 MAX_EPOCHS = 2000  # a sane bound: more is almost certainly a typo on this kind of data
 MAX_BATCH = 8192
-DISTILL_KINDS = ("", "kd", "feature", "feature_cosine", "similarity", "crd", "rkd")  # see trainers/distill.py
-
-
-class ConfigError(ValueError):
-    """A configuration that cannot run; the message says what to change."""
+DISTILL_KINDS = ("", *registry.DISTILLERS)  # "" = no distillation
 
 
 # --- the rules every configuration obeys ---------------------------------------------------
@@ -40,30 +40,6 @@ class ConfigError(ValueError):
 # refuses "cuda" / "mps" on a machine that has neither (torch is imported for that check only).
 
 
-@dataclass(frozen=True)
-class Rule:
-    """How one number (a field or a loss option) is checked and described in messages."""
-
-    label: str  # words for the message
-    lo: float
-    hi: float
-    kind: str = "float"  # "float" | "int" | "bool" (bool: lo and hi unused)
-    lo_open: bool = False  # True: lo itself is refused
-    rule: str = ""  # how a message states the range; default "a number in [lo, hi]"
-    hint: str = ""  # added to an out-of-range message
-    default: Any = None  # loss options: the value used when the option is absent
-
-    def describe(self) -> str:
-        if self.kind == "bool":
-            return "true or false"
-        if self.rule:
-            return self.rule
-        what = "an integer" if self.kind == "int" else "a number"
-        return f"{what} in {'(' if self.lo_open else '['}{_fmt(self.lo)}, {_fmt(self.hi)}]"
-
-
-MAX_SEED = 2**32 - 1  # numpy's seed range (torch accepts it too)
-MIN_LINEAR_TAU = 0.012  # iSogCLR / SogCLR form exp(s / tau) in linear space: float32 overflows below ~0.0113
 
 NUMBERS: dict[str, Rule] = {
     "epochs": Rule("epochs", 1, MAX_EPOCHS, "int", rule=f"between 1 and {MAX_EPOCHS} (an integer)"),
@@ -97,45 +73,9 @@ NUMBERS: dict[str, Rule] = {
 TEXTS = ("dataset", "encoder", "loss", "name", "group", "teacher", "distill", "device", "snapshot_every")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
-# The options each loss reads from ``loss_options`` (trainers/objectives.py, and
-# trainers/distill.py for msd), with the default used when an option is absent. A loss not
-# listed takes no options; an option that would be read but change nothing is refused too:
-# sigma weighs DCLW's positives only (not dcl's), and SogCLR's temperature is fixed, so of
-# iSogCLR's options only gamma (the moving average u) changes it.
-_TAU_RULE = "a number in [0.001, 100]"
-LOSS_OPTIONS: dict[str, dict[str, Rule]] = {
-    "dclw": {"sigma": Rule("softmax temperature of the positive weights", 1e-3, 100.0, rule=_TAU_RULE, default=0.5)},
-    "isogclr": {
-        "rho": Rule("rho of RGCL (larger pushes temperatures down)", 0.0, 10.0, default=0.4),
-        "gamma": Rule("moving-average weight", 0.0, 1.0, lo_open=True, default=0.9),
-        "beta": Rule("temperature momentum weight", 0.0, 1.0, lo_open=True, default=0.5),
-        "eta": Rule("temperature step size", 0.0, 10.0, default=0.03),
-        "tau_min": Rule("lowest temperature", MIN_LINEAR_TAU, 100.0, default=0.05),
-        "tau_max": Rule("highest temperature", MIN_LINEAR_TAU, 100.0, default=1.0),
-    },
-    "sogclr": {"gamma": Rule("moving-average weight", 0.0, 1.0, lo_open=True, default=0.9)},
-    "supremix": {
-        "window": Rule("label window of the hard positives (standardised target units)", 0.0, 100.0, lo_open=True,
-                       default=0.5),
-        "distance_weight": Rule("weigh negatives by label distance", 0, 0, "bool", default=True),
-        "seed": Rule("seed of the mixture draws", 0, MAX_SEED, "int", default=0),
-    },
-    "supcon_binned": {"bins": Rule("number of target bins", 2, 100, "int", default=10)},
-    "msd": {
-        "centering": Rule("centre the teacher's outputs", 0, 0, "bool", default=True),
-        "sharpening": Rule("sharpen the teacher with teacher_temp", 0, 0, "bool", default=True),
-        "out_dim": Rule("outputs of the DINO head", 2, 65536, "int", default=256),
-        "teacher_temp": Rule("teacher temperature", 1e-3, 100.0, rule=_TAU_RULE, default=0.04),
-        "student_temp": Rule("student temperature (default: the run's temperature)", 1e-3, 100.0, rule=_TAU_RULE),
-        "center_momentum": Rule("centre momentum", 0.0, 1.0, default=0.9),
-        "momentum_base": Rule("teacher EMA momentum at the start", 0.0, 1.0, default=0.996),
-    },
-}
-
-def loss_option(loss: str, options: dict[str, Any], key: str) -> Any:
-    """Option ``key`` of ``loss``: the run's value, else its default in LOSS_OPTIONS (the one
-    place the defaults live; the objectives read them from here)."""
-    return options.get(key, LOSS_OPTIONS[loss][key].default)
+# The options each loss takes, with their rules and defaults: the registry's specs
+# (trainers.registry.LOSSES[name].options). A loss not listed takes no options.
+LOSS_OPTIONS: dict[str, Any] = registry.loss_options()
 
 
 # Training-split class sizes of the bundled classification sets: fixed by scikit-learn and by
@@ -147,76 +87,6 @@ BUNDLED_TRAIN_CLASS_SIZES: dict[str, tuple[int, ...]] = {
     "iris": (40, 40, 40),
 }
 TEST_FRACTION = 0.2  # = trainers.data.TEST_FRACTION (config stays free of numpy at import)
-
-
-def _fmt(x: float) -> str:
-    return str(x) if isinstance(x, int) else f"{x:g}"
-
-
-def _short(v: Any) -> str:
-    try:
-        s = json.dumps(v, allow_nan=True)
-    except (TypeError, ValueError):
-        s = repr(v)
-    return s if len(s) <= 60 else s[:57] + "..."
-
-
-def describe(v: Any) -> str:
-    """A value as a message shows it: its JSON spelling and, where it helps, its kind."""
-    if v is None:
-        return "null"
-    if isinstance(v, bool):
-        return f"{'true' if v else 'false'} (a boolean)"
-    if isinstance(v, str):
-        return f"{_short(v)} (text)"
-    if isinstance(v, int):
-        return str(v) if abs(v) < 10**30 else f"an integer of {len(str(abs(v)))} digits"
-    if isinstance(v, float):
-        return repr(v)
-    if isinstance(v, list):
-        return f"{_short(v)} (a list)"
-    if isinstance(v, dict):
-        return f"{_short(v)} (an object)"
-    return f"{_short(v)} (a {type(v).__name__})"
-
-
-def _type_fix(v: Any, rule: Rule) -> str:
-    """How to write a value of the wrong type correctly."""
-    if rule.kind == "bool":
-        return "write true or false, without quotes" if isinstance(v, str) and v.lower() in ("true", "false") else ""
-    whole = rule.kind == "int"
-    if isinstance(v, str):
-        try:
-            x = float(v)
-        except ValueError:
-            return "write a whole number" if whole else "write a number"
-        if math.isfinite(x) and (not whole or x.is_integer()):
-            return f"write {v.strip()} without quotes"
-        return "write a whole number" if whole else "write a finite number"
-    if isinstance(v, bool):
-        return "write a number, not true or false"
-    if isinstance(v, float):
-        if not math.isfinite(v):
-            return "write a finite number"
-        return f"write {int(v)} (an integer, no decimal point)" if v.is_integer() else "write a whole number"
-    return "write a number" if v is None else "write a single number"
-
-
-def check_value(where: str, v: Any, rule: Rule) -> Any:
-    """``v`` checked against ``rule`` (``where`` names it in the message); ints become floats
-    for number rules. Raises ConfigError saying what is wrong and how to write it."""
-    ok_type = isinstance(v, bool) if rule.kind == "bool" else (
-        isinstance(v, int) and not isinstance(v, bool) if rule.kind == "int" else
-        isinstance(v, (int, float)) and not isinstance(v, bool) and (not isinstance(v, float) or math.isfinite(v)))
-    if not ok_type:
-        fix = _type_fix(v, rule)
-        raise ConfigError(f"{where} must be {rule.describe()}, got {describe(v)}" + (f": {fix}" if fix else ""))
-    if rule.kind == "bool":
-        return v
-    inside = (rule.lo < v if rule.lo_open else rule.lo <= v) and v <= rule.hi
-    if not inside:
-        raise ConfigError(f"{where} must be {rule.describe()}, got {describe(v)}" + (f"; {rule.hint}" if rule.hint else ""))
-    return v if rule.kind == "int" else float(v)
 
 
 def check_device_available(device: str) -> None:
@@ -279,8 +149,6 @@ class RunConfig:
     checkpoint_seconds: float = 30.0  # also checkpoint at an epoch's end this long after the last checkpoint (0 = every epoch)
 
     def __post_init__(self) -> None:
-        from trainers import registry  # local import: registry imports heavy modules lazily
-
         self._check_types()
         registry.check_name("dataset", self.dataset, registry.DATASETS)
         registry.check_name("encoder", self.encoder, registry.ENCODERS)
@@ -303,7 +171,7 @@ class RunConfig:
                 f"{', '.join(registry.encoders_for_dataset(self.dataset))}"
             )
         spec = registry.LOSSES[self.loss]
-        if spec.task == "regression" and registry.DATASETS[self.dataset].task != "regression":
+        if spec.needs_task == "regression" and registry.DATASETS[self.dataset].task != "regression":
             raise ConfigError(
                 f"loss {self.loss!r} needs a regression dataset (one of "
                 f"{', '.join(registry.names_for_task('regression'))}); got {self.dataset!r}"
@@ -315,9 +183,9 @@ class RunConfig:
                 f"loss {self.loss!r} uses exactly 2 views (got {self.views}); "
                 "choose mv_infonce, mv_dhel or pairwise_nt_xent for more views"
             )
-        self._check_loss_options()
-        self._check_distillation(registry)
-        self._check_class_sizes(registry)
+        self._check_loss_options(spec)
+        self._check_distillation()
+        self._check_class_sizes()
 
     def _check_types(self) -> None:
         """Every field has its type and a finite value in its range (see the rules above);
@@ -349,9 +217,9 @@ class RunConfig:
             if not isinstance(k, str) or not k:
                 raise ConfigError(f"loss option names must be non-empty text, got {describe(k)}")
 
-    def _check_loss_options(self) -> None:
-        """Option names and values against what the loss reads (LOSS_OPTIONS)."""
-        known = LOSS_OPTIONS.get(self.loss, {})
+    def _check_loss_options(self, spec: registry.LossSpec) -> None:
+        """Option names and values against the loss's spec, then the loss's own rules."""
+        known = spec.options
         bad = sorted(set(self.loss_options) - set(known))
         if bad:
             names = ", ".join(bad)
@@ -362,24 +230,15 @@ class RunConfig:
                               f"(losses with options: {takes})")
         clean = {k: check_value(f"{self.loss} option {k}", v, known[k]) for k, v in self.loss_options.items()}
         object.__setattr__(self, "loss_options", clean)
-        if self.loss in ("isogclr", "sogclr") and self.effective_temperature < MIN_LINEAR_TAU:
+        if self.effective_temperature < spec.min_temperature:
             raise ConfigError(
-                f"temperature must be at least {MIN_LINEAR_TAU} for {self.loss}, got {self.effective_temperature:g}: it forms "
-                "exp(s / tau) in linear space, which overflows float32 below about 0.0113"
+                f"temperature must be at least {spec.min_temperature} for {self.loss}, got {self.effective_temperature:g}: "
+                "it forms exp(s / tau) in linear space, which overflows float32 below about 0.0113"
             )
-        if self.loss == "isogclr":
-            lo = clean.get("tau_min", known["tau_min"].default)
-            hi = clean.get("tau_max", known["tau_max"].default)
-            if lo > hi:
-                raise ConfigError(f"isogclr option tau_min ({lo:g}) must be <= tau_max ({hi:g})")
-            t = self.effective_temperature
-            if not lo <= t <= hi:
-                raise ConfigError(
-                    f"isogclr starts every tau_i at the temperature ({t:g}), which must lie in [tau_min, tau_max] = "
-                    f"[{lo:g}, {hi:g}]: change the temperature or the tau_min / tau_max options"
-                )
+        if spec.check is not None:
+            spec.check(self)
 
-    def _check_class_sizes(self, registry: Any) -> None:
+    def _check_class_sizes(self) -> None:
         """Classification sets: every class keeps a training sample, and the long-tail profile
         (class c keeps n_max * ratio^(-c/(C-1)) samples, trainers.data) can reach its smallest class."""
         if registry.DATASETS[self.dataset].task != "classification":
@@ -416,7 +275,7 @@ class RunConfig:
                 msg += f", or n_samples of at least {need}" if need <= NUMBERS["n_samples"].hi else ", or fewer classes"
             raise ConfigError(msg)
 
-    def _check_distillation(self, registry: Any) -> None:
+    def _check_distillation(self) -> None:
         """The distillation / scarce-label / accumulation fields (see trainers/distill.py)."""
         task = registry.DATASETS[self.dataset].task
         if self.distill not in DISTILL_KINDS:
@@ -433,20 +292,16 @@ class RunConfig:
                 f"a teacher is set ({self.teacher!r}) but no distillation loss: choose one of "
                 f"{', '.join(k for k in DISTILL_KINDS if k)}"
             )
-        if self.distill == "kd" and task != "classification":
-            raise ConfigError("kd distils class probabilities: it needs a classification dataset")
-        if self.loss == "cross_entropy" and task != "classification":
-            raise ConfigError("cross_entropy needs a classification dataset")
-        if self.loss == "msd" and self.teacher:
-            raise ConfigError("msd's teacher is an EMA copy of the student itself: leave the teacher field empty")
+        if self.distill and registry.DISTILLERS[self.distill].needs_task not in ("", task):
+            raise ConfigError(f"{self.distill} distils class probabilities: it needs a classification dataset")
+        if registry.LOSSES[self.loss].needs_task == "classification" and task != "classification":
+            raise ConfigError(f"{self.loss} needs a classification dataset")
         if self.distill and self.distill_weight == 0 and self.task_weight == 0:
             raise ConfigError("task weight and distillation weight are both 0: nothing to train")
 
     # -- helpers ---------------------------------------------------------------------
     @property
     def effective_temperature(self) -> float:
-        from trainers import registry
-
         return self.temperature if self.temperature is not None else registry.LOSSES[self.loss].temperature
 
     @property

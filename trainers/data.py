@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from trainers import registry
 from trainers.config import RunConfig
 
 SPLIT_SEED = 12345
@@ -84,14 +85,27 @@ def _standardise(x: np.ndarray, train_idx: np.ndarray) -> np.ndarray:
     return ((x - mu) / sd).astype(np.float32)
 
 
-def _digits() -> tuple[np.ndarray, np.ndarray]:
+@dataclass
+class Raw:
+    """A dataset's rows before the split: what a source function of the registry returns."""
+
+    x: np.ndarray  # (N, F) float32
+    y: np.ndarray  # (N,) int64 labels or float32 targets
+    noisy_dims: tuple[int, int] | None = None  # feature range the augmentation perturbs more (Jing et al. toy)
+
+
+def _digit_images() -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import load_digits
 
     d = load_digits()
     return (d.data / 16.0).astype(np.float32), d.target.astype(np.int64)
 
 
-def _gmm_sphere(cfg: RunConfig) -> tuple[np.ndarray, np.ndarray]:
+def digits(cfg: RunConfig) -> Raw:
+    return Raw(*_digit_images())
+
+
+def gmm_sphere(cfg: RunConfig) -> Raw:
     rng = np.random.default_rng(SPLIT_SEED + 7)
     c, dim = cfg.n_classes, cfg.data_dim
     centres = rng.standard_normal((c, dim))
@@ -99,20 +113,50 @@ def _gmm_sphere(cfg: RunConfig) -> tuple[np.ndarray, np.ndarray]:
     y = np.arange(cfg.n_samples) % c
     x = centres[y] + 0.35 * rng.standard_normal((cfg.n_samples, dim)) / np.sqrt(dim) * np.sqrt(dim / 8)
     x /= np.linalg.norm(x, axis=1, keepdims=True)
-    return x.astype(np.float32), y.astype(np.int64)
+    return Raw(x.astype(np.float32), y.astype(np.int64))
 
 
-def _jing_toy(cfg: RunConfig) -> tuple[np.ndarray, np.ndarray]:
+def jing_toy(cfg: RunConfig) -> Raw:
     rng = np.random.default_rng(SPLIT_SEED + 8)
     x = rng.standard_normal((cfg.n_samples, 16)).astype(np.float32)
     y = (x[:, 0] > 0).astype(np.int64) * 2 + (x[:, 1] > 0).astype(np.int64)
-    return x, y
+    return Raw(x, y, noisy_dims=(8, 16))
 
 
-def _rotate_digits(kind: str) -> tuple[np.ndarray, np.ndarray]:
+def _bundled(name: str) -> Raw:
+    from sklearn import datasets
+
+    d = getattr(datasets, f"load_{name}")()
+    return Raw(d.data.astype(np.float32), d.target)
+
+
+def wine(cfg: RunConfig) -> Raw:
+    return _bundled("wine")
+
+
+def breast_cancer(cfg: RunConfig) -> Raw:
+    return _bundled("breast_cancer")
+
+
+def iris(cfg: RunConfig) -> Raw:
+    return _bundled("iris")
+
+
+def diabetes(cfg: RunConfig) -> Raw:
+    return _bundled("diabetes")
+
+
+def swiss_roll(cfg: RunConfig) -> Raw:
+    from sklearn.datasets import make_swiss_roll
+
+    xs, t = make_swiss_roll(cfg.n_samples, noise=0.3, random_state=SPLIT_SEED)
+    return Raw(xs.astype(np.float32), t.astype(np.float32))
+
+
+def _transformed_digits(kind: str) -> Raw:
     from scipy import ndimage
 
-    x, _ = _digits()
+    x, _ = _digit_images()
     rng = np.random.default_rng(SPLIT_SEED + 9)
     imgs = x.reshape(-1, 8, 8)
     if kind == "rotated":
@@ -121,54 +165,33 @@ def _rotate_digits(kind: str) -> tuple[np.ndarray, np.ndarray]:
     else:
         t = rng.uniform(0.1, 1.0, size=len(imgs)).astype(np.float32)
         out = imgs * t[:, None, None]
-    return out.reshape(len(imgs), 64).astype(np.float32), t
+    return Raw(out.reshape(len(imgs), 64).astype(np.float32), t)
+
+
+def rotated_digits(cfg: RunConfig) -> Raw:
+    return _transformed_digits("rotated")
+
+
+def intensity_digits(cfg: RunConfig) -> Raw:
+    return _transformed_digits("intensity")
 
 
 def load(cfg: RunConfig) -> DataSplit:
-    """Load ``cfg.dataset`` with its fixed held-out split; apply long tail / few samples."""
-    name = cfg.dataset
-    images = None
-    noisy = None
-    kind = "vector"
-    task = "classification"
-    if name == "digits":
-        x, y = _digits()
-        kind, images = "image8", x.reshape(-1, 8, 8)
-    elif name == "gmm_sphere":
-        x, y = _gmm_sphere(cfg)
-    elif name == "jing_toy":
-        x, y = _jing_toy(cfg)
-        noisy = (8, 16)
-    elif name in ("wine", "breast_cancer", "iris", "diabetes"):
-        from sklearn import datasets
-
-        d = getattr(datasets, f"load_{name}")()
-        x, y = d.data.astype(np.float32), d.target
-        if name == "diabetes":
-            task, y = "regression", y.astype(np.float32)
-        else:
-            y = y.astype(np.int64)
-    elif name == "swiss_roll":
-        from sklearn.datasets import make_swiss_roll
-
-        xs, t = make_swiss_roll(cfg.n_samples, noise=0.3, random_state=SPLIT_SEED)
-        x, y, task = xs.astype(np.float32), t.astype(np.float32), "regression"
-    elif name in ("rotated_digits", "intensity_digits"):
-        x, y = _rotate_digits(name.split("_")[0])
-        kind, images, task = "image8", x.reshape(-1, 8, 8), "regression"
-    else:  # pragma: no cover - config validation rejects unknown names first
-        raise ValueError(f"unknown dataset {name!r}")
-
+    """Load ``cfg.dataset`` (its registry spec's source) with its fixed held-out split; apply
+    the long tail / few samples."""
+    spec = registry.DATASETS[cfg.dataset]
+    raw = registry.resolve(spec.source)(cfg)
+    x, y, task, kind = raw.x, raw.y, spec.task, spec.kind
+    y = y.astype(np.int64) if task == "classification" else y.astype(np.float32)
+    images = x.reshape(-1, 8, 8) if kind == "image8" else None
     train_idx, test_idx = _stratified_split(y, task)
     if task == "classification":
         train_idx = _apply_long_tail(train_idx, y, cfg.imbalance_ratio)
     if cfg.few_samples and cfg.few_samples < len(train_idx):
         rng = np.random.default_rng(SPLIT_SEED + 2)
         train_idx = np.sort(rng.choice(train_idx, size=cfg.few_samples, replace=False))
-    if kind == "vector" and name not in ("gmm_sphere", "jing_toy"):
+    if kind == "vector" and spec.standardise:
         x = _standardise(x, train_idx)
-    if task == "regression":
-        y = y.astype(np.float32)
     n_classes = int(y.max()) + 1 if task == "classification" else 0
     return DataSplit(
         x_train=x[train_idx],
@@ -182,5 +205,5 @@ def load(cfg: RunConfig) -> DataSplit:
         n_classes=n_classes,
         image_shape=(8, 8) if kind == "image8" else None,
         images=images,
-        noisy_dims=noisy,
+        noisy_dims=raw.noisy_dims,
     )

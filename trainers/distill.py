@@ -1,13 +1,11 @@
 """Distillation in the training loop: teachers, students, scarce labels, momentum self-distillation.
 
-The one training loop (:func:`trainers.train.train_run`) calls :func:`setup_objective`
-once; what comes back is an ordinary objective, called as ``objective(z, h, y, index)``
-plus, when it says so with ``needs_input = True``, ``x=`` the (V, B, F) augmented views
-(a teacher must see the same views as the student). Optional hooks the loop calls:
-
-- ``after_step()`` after every optimiser step (the EMA teacher of MSD);
-- ``snapshot_extra(arrays) -> metrics`` when a snapshot is taken (CKA to the teacher, ...);
-- ``per_sample()`` as for every objective.
+The one training loop (:func:`trainers.train.train_run`) builds the registry loss, then
+calls :func:`setup_objective`, which returns it unchanged or wraps it; either way it is an
+ordinary objective (trainers.objectives.Objective), called with ``x=`` the (V, B, F)
+augmented views when it says ``needs_input = True`` (a teacher must see the same views as
+the student), with ``after_step()`` after every optimiser step (the EMA teacher of MSD) and
+``snapshot_extra(arrays)`` when a snapshot is taken (CKA to the teacher, ...).
 
 Three cases:
 
@@ -35,8 +33,8 @@ Three cases:
    task loss sees only the labelled rows of each batch (0 when fewer than 2 are in it);
    distillation terms see every row (that is the point: the teacher labels the rest).
 
-3. **Momentum self-distillation** (``cfg.loss == "msd"``): :class:`MSDObjective`, an EMA
-   teacher copy of the student encoder plus a DINO-style head, centring and sharpening
+3. **Momentum self-distillation** (the registry loss ``msd``): :class:`MSDObjective`, an
+   EMA teacher copy of the student encoder plus a DINO-style head, centring and sharpening
    switchable; no teacher run.
 
 Snapshot metrics added here (held-out split, representation space): ``cka_teacher``
@@ -50,7 +48,7 @@ from __future__ import annotations
 
 import copy
 import math
-import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -61,11 +59,10 @@ from torch import nn
 from analysis import probes
 from analysis.similarity import knn_overlap, linear_cka
 from trainers import registry
-from trainers import store as st
-from trainers.config import ConfigError, RunConfig, loss_option
+from trainers.config import RunConfig
 from trainers.data import DataSplit
 from trainers.encoders import build_encoder
-from trainers.losses.distillation import (
+from trainers.losses import (
     CRDHead,
     FeatureDistillation,
     MSDLoss,
@@ -75,8 +72,8 @@ from trainers.losses.distillation import (
     rkd,
     similarity_distillation,
 )
-from trainers.objectives import Objective
-from trainers.teachers import check_teacher  # noqa: F401  (also part of this module's API)
+from trainers.objectives import Context, Objective
+from trainers.registry import LossSpec
 
 LABEL_SEED = 20_231  # label subsets depend on the run's seed only: runs with the same seed share them
 KD_T = 4.0
@@ -132,11 +129,12 @@ class FrozenTeacher:
         return self.encoder(x)[0]
 
 
-def load_teacher(store: st.Store, run_id: str, student: RunConfig, n_features: int, device: torch.device) -> FrozenTeacher:
-    rec = check_teacher(store, run_id, student)
-    tcfg = RunConfig.from_dict(rec.config)
+def load_teacher(run_id: str, config: dict, checkpoint: Path, n_features: int, device: torch.device) -> FrozenTeacher:
+    """The teacher run ``run_id`` rebuilt from its stored ``config`` and ``checkpoint`` (the job
+    system checks first that it may teach: jobs.teachers.check_teacher)."""
+    tcfg = RunConfig.from_dict(config)
     enc = build_encoder(tcfg.encoder, n_features, hidden_dim=tcfg.hidden_dim, rep_dim=tcfg.rep_dim, proj_dim=tcfg.proj_dim)
-    ck = torch.load(store.checkpoint_path(run_id), map_location="cpu", weights_only=True)
+    ck = torch.load(checkpoint, map_location="cpu", weights_only=True)
     enc.load_state_dict(ck["model"])
     enc.to(device).eval()
     enc.requires_grad_(False)
@@ -324,25 +322,27 @@ class MSDObjective(Objective):
 
     needs_input = True
 
-    def __init__(self, model: nn.Module, cfg: RunConfig, data: DataSplit, *, total_steps: int) -> None:
-        super().__init__(cfg.loss, cfg.effective_temperature, cfg.loss_options)
-        o = cfg.loss_options
-        out_dim = int(loss_option("msd", o, "out_dim"))
-        self.student_temp = float(o.get("student_temp", cfg.effective_temperature))
-        self.teacher_temp = float(loss_option("msd", o, "teacher_temp"))
-        self.centering = bool(loss_option("msd", o, "centering"))
-        self.sharpening = bool(loss_option("msd", o, "sharpening"))
-        self.momentum_base = float(loss_option("msd", o, "momentum_base"))
-        self.total_steps = max(1, int(total_steps))
+    def __init__(self, spec: LossSpec, temperature: float, options: dict, ctx: Context) -> None:
+        super().__init__(spec.name, temperature, options)
+        o = options
+        out_dim = int(spec.option(o, "out_dim"))
+        self.student_temp = float(o.get("student_temp", temperature))
+        self.teacher_temp = float(spec.option(o, "teacher_temp"))
+        self.centering = bool(spec.option(o, "centering"))
+        self.sharpening = bool(spec.option(o, "sharpening"))
+        self.momentum_base = float(spec.option(o, "momentum_base"))
+        self.total_steps = max(1, int(ctx.total_steps))
+        model = ctx.model
+        assert model is not None and ctx.x_test is not None
         self._student = [model]  # a reference, not a submodule: the loop owns and saves the student
-        self.head = DinoHead(cfg.proj_dim, out_dim)
+        self.head = DinoHead(ctx.proj_dim, out_dim)
         self.teacher_encoder = copy.deepcopy(model).requires_grad_(False)
         self.teacher_head = copy.deepcopy(self.head).requires_grad_(False)
         self.loss = MSDLoss(out_dim, student_temp=self.student_temp, teacher_temp=self.teacher_temp,
-                            center_momentum=float(loss_option("msd", o, "center_momentum")), centering=self.centering,
+                            center_momentum=float(spec.option(o, "center_momentum")), centering=self.centering,
                             sharpening=self.sharpening)
         self.register_buffer("updates", torch.zeros((), dtype=torch.long))  # optimiser steps so far (resume-safe)
-        self._x_test = data.x_test
+        self._x_test = ctx.x_test
 
     def forward(self, z, h, y, index, x=None):  # type: ignore[override]
         if x is None:
@@ -396,56 +396,11 @@ class MSDObjective(Objective):
 # --------------------------------------------------------------------------- the loop's entry point
 
 
-def setup_objective(task: nn.Module | None, cfg: RunConfig, *, model: nn.Module, store: st.Store, data: DataSplit,
-                    device: torch.device, steps_per_epoch: int) -> nn.Module:
-    """The objective the loop trains: ``task`` itself for plain runs, else a wrapper.
-
-    ``task`` is the registry loss built by the loop (None for ``msd``, built here because
-    it needs the student model). Raises :class:`ConfigError` when the teacher cannot teach.
-    """
-    if cfg.loss == "msd":
-        total = cfg.epochs * math.ceil(steps_per_epoch / cfg.accum_steps)
-        return MSDObjective(model, cfg, data, total_steps=total)
-    assert task is not None
+def setup_objective(task: Objective, cfg: RunConfig, *, data: DataSplit, teacher: FrozenTeacher | None,
+                    device: torch.device) -> Objective:
+    """The objective the loop trains: the registry loss ``task`` itself for plain runs, else
+    :class:`Distilled` around it (a ``teacher`` run, scarce labels)."""
     if not cfg.distill and cfg.label_fraction >= 1:
         return task
     mask = label_mask(data.y_train, cfg.label_fraction, seed=cfg.seed, classification=data.task == "classification")
-    teacher = load_teacher(store, cfg.teacher, cfg, data.n_features, device) if cfg.distill else None
     return Distilled(task, cfg, data, teacher=teacher, mask=mask, device=device)
-
-
-# --------------------------------------------------------------------------- groups and the scheduler
-
-
-def resolve_group_refs(configs: list[RunConfig], ids: list[str | None], i: int) -> RunConfig:
-    """Config ``i`` of a group with a teacher reference ``"@k"`` replaced by run k's id."""
-    c = configs[i]
-    if not c.teacher.startswith("@"):
-        return c
-    k = int(c.teacher[1:])
-    if not 0 <= k < len(configs) or k == i or ids[k] is None:
-        raise ConfigError(f"run {i} of the group refers to teacher '@{k}', which is not an earlier run of the group")
-    return c.replace(teacher=ids[k])
-
-
-def teacher_gate(store: st.Store, rec: st.RunRecord) -> bool:
-    """For the scheduler: may this queued run start? False while its teacher is queued or
-    running; when the teacher ended without finishing, the run is marked failed (with the
-    reason) and False is returned."""
-    tid = rec.config.get("teacher") or ""
-    if not tid:
-        return True
-    try:
-        t = store.get_run(tid)
-    except (KeyError, ValueError):
-        store.transition(rec.id, (st.QUEUED,), status=st.FAILED, reason=f"teacher run {tid!r} does not exist",
-                         finished=time.time())
-        return False
-    if t.status == st.FINISHED:
-        return True
-    if t.active:
-        return False
-    store.transition(rec.id, (st.QUEUED,), status=st.FAILED,
-                     reason=f"teacher run {tid} ({t.name}) is {t.status}; resume it, then resume this run",
-                     finished=time.time())
-    return False

@@ -1,5 +1,8 @@
 """Encoders with a projector head. ``forward(x)`` returns (representation h, embedding z).
 
+Every encoder is built as ``cls(in_dim, *, hidden_dim, rep_dim, proj_dim)``: the registry's
+spec names the class (trainers.registry.ENCODERS) and :func:`build_encoder` looks it up.
+
 Snapshots record both: h (encoder output, "representation space") and z (projector
 output, "embedding space", what the loss sees).
 """
@@ -8,6 +11,8 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
+from trainers import registry
 
 
 def _projector(rep_dim: int, hidden_dim: int, proj_dim: int) -> nn.Module:
@@ -40,8 +45,11 @@ class MLPEncoder(nn.Module):
 class CNNEncoder(nn.Module):
     """Small CNN for 8x8 single-channel images given flattened (B, 64)."""
 
-    def __init__(self, *, hidden_dim: int = 256, rep_dim: int = 128, proj_dim: int = 64, width: int = 32) -> None:
+    def __init__(self, in_dim: int = 64, *, hidden_dim: int = 256, rep_dim: int = 128, proj_dim: int = 64,
+                 width: int = 32) -> None:
         super().__init__()
+        if in_dim != 64:
+            raise ValueError(f"the CNN encoder takes 8x8 images (64 features), got {in_dim} features; use the MLP")
         w = width
         self.features = nn.Sequential(
             nn.Conv2d(1, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(inplace=True),  # (B, w, 8, 8)
@@ -63,8 +71,8 @@ class LinearEncoder(nn.Module):
     nonlinearity, so the embedding's rank is bounded by what the weights keep:
     dimensional collapse shows directly in the spectrum."""
 
-    def __init__(self, in_dim: int, *, rep_dim: int = 16, proj_dim: int = 16) -> None:
-        super().__init__()
+    def __init__(self, in_dim: int, *, hidden_dim: int = 0, rep_dim: int = 16, proj_dim: int = 16) -> None:
+        super().__init__()  # hidden_dim: unused (no hidden layer)
         self.backbone = nn.Linear(in_dim, rep_dim, bias=False)
         self.projector = nn.Linear(rep_dim, proj_dim, bias=False)
 
@@ -74,15 +82,10 @@ class LinearEncoder(nn.Module):
 
 
 def build_encoder(name: str, in_dim: int, *, hidden_dim: int, rep_dim: int, proj_dim: int) -> nn.Module:
-    if name == "mlp":
-        return MLPEncoder(in_dim, hidden_dim=hidden_dim, rep_dim=rep_dim, proj_dim=proj_dim)
-    if name == "linear":
-        return LinearEncoder(in_dim, rep_dim=rep_dim, proj_dim=proj_dim)
-    if name == "cnn":
-        if in_dim != 64:
-            raise ValueError(f"the CNN encoder takes 8x8 images (64 features), got {in_dim} features; use the MLP")
-        return CNNEncoder(hidden_dim=hidden_dim, rep_dim=rep_dim, proj_dim=proj_dim)
-    raise ValueError(f"unknown encoder {name!r}; known: mlp, cnn, linear")
+    """The registry encoder ``name`` for ``in_dim`` input features."""
+    registry.check_name("encoder", name, registry.ENCODERS)
+    cls = registry.resolve(registry.ENCODERS[name].build)
+    return cls(in_dim, hidden_dim=hidden_dim, rep_dim=rep_dim, proj_dim=proj_dim)
 
 
 def pick_device(device: str = "auto") -> torch.device:

@@ -1,25 +1,50 @@
 """Training objectives: one uniform call for every registered loss.
 
-An objective is an ``nn.Module`` called as ``objective(z, h, y, index)`` with
+An objective is an ``nn.Module`` called as ``objective(z, h, y, index, x=None)`` with
     z:     (V, B, D) projector outputs of V views of B samples (the embeddings),
     h:     (V, B, R) encoder outputs (the representations),
     y:     (B,) int64 labels or float32 standardised targets,
     index: (B,) int64 positions of the samples in the training split,
+    x:     (V, B, F) the augmented input views, passed when ``needs_input`` is True
+           (a teacher or an EMA copy must see the same views as the student),
 and returns a scalar loss. It may hold parameters (the L1 head) or per-sample state
-(iSogCLR's temperatures), exposed by :meth:`per_sample` for snapshots.
+(iSogCLR's temperatures), exposed by :meth:`Objective.per_sample` for snapshots. The loop
+calls :meth:`Objective.after_step` after every optimiser step and
+:meth:`Objective.snapshot_extra` when it takes a snapshot.
+
+Which class a loss uses, and which function of trainers.losses that class calls, is the
+loss's spec in trainers.registry: :func:`build_objective` only looks it up.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from trainers import losses as L
-from trainers.config import LOSS_OPTIONS, loss_option
+from trainers import registry
+from trainers.registry import LossSpec
+
+
+@dataclass
+class Context:
+    """What an objective may need besides its options: sizes and data from the loop's set-up."""
+
+    num_samples: int  # rows of the training split
+    rep_dim: int  # width of the representation h
+    proj_dim: int = 0  # width of the embedding z
+    train_targets: np.ndarray | None = None  # (N,) labels or standardised targets of the training split
+    model: nn.Module | None = None  # the encoder being trained (MSD's EMA teacher copies it)
+    x_test: np.ndarray | None = None  # (N_test, F) held-out inputs (MSD's snapshot metrics)
+    total_steps: int = 1  # optimiser steps of the whole run
 
 
 class Objective(nn.Module):
+    needs_input = False  # True: called with x=, the (V, B, F) augmented views
+
     def __init__(self, name: str, temperature: float, options: dict) -> None:
         super().__init__()
         self.name = name
@@ -30,108 +55,132 @@ class Objective(nn.Module):
         """Per training-sample values to store with snapshots (e.g. learned temperatures)."""
         return {}
 
-    def forward(self, z: torch.Tensor, h: torch.Tensor, y: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    def after_step(self) -> None:
+        """Called after every optimiser step."""
+
+    def snapshot_extra(self, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+        """Extra metrics for a snapshot, from its arrays (held-out rows: ``arrays["is_test"]``)."""
+        return {}
+
+    def forward(self, z: torch.Tensor, h: torch.Tensor, y: torch.Tensor, index: torch.Tensor,
+                x: torch.Tensor | None = None) -> torch.Tensor:
         raise NotImplementedError
 
 
-class _Fn(Objective):
-    def forward(self, z, h, y, index):  # type: ignore[override]
-        t, o, n = self.temperature, self.options, self.name
-        if n == "nt_xent":
-            return L.nt_xent(z[0], z[1], temperature=t)
-        if n in ("dcl", "dclw"):
-            return L.dcl(z[0], z[1], temperature=t, weighted=(n == "dclw"), sigma=loss_option("dclw", o, "sigma"))
-        if n == "supcon":
-            v = z.shape[0]
-            return L.supcon(z.reshape(-1, z.shape[-1]), y.repeat(v), temperature=t)
-        if n == "pairwise_nt_xent":
-            return L.pairwise_nt_xent(z, temperature=t)
-        if n == "mv_infonce":
-            return L.mv_infonce(z, temperature=t)
-        if n == "mv_dhel":
-            return L.mv_dhel(z, temperature=t)
-        raise ValueError(f"objective {n!r} is not a plain function loss")
+class _SpecLoss(Objective):
+    """A registry loss that calls ``spec.fn`` with the temperature, ``spec.fixed`` and the options."""
+
+    def __init__(self, spec: LossSpec, temperature: float, options: dict, ctx: Context) -> None:
+        super().__init__(spec.name, temperature, options)
+        self.fn = registry.resolve(spec.fn)
+        self.kwargs = {"temperature": self.temperature, **spec.fixed, **spec.options_with_defaults(options)}
 
 
-class _ISog(Objective):
-    def __init__(self, name: str, temperature: float, options: dict, num_samples: int) -> None:
-        super().__init__(name, temperature, options)
-        self.loss = L.ISogCLRLoss(
-            num_samples, tau_init=temperature, learn_tau=(name == "isogclr"),
-            **{k: loss_option(name, options, k) for k in LOSS_OPTIONS[name]}
-        )
+class PairLoss(_SpecLoss):
+    """fn(z1, z2): a loss of two views (NT-Xent, DCL)."""
 
-    def forward(self, z, h, y, index):  # type: ignore[override]
+    def forward(self, z, h, y, index, x=None):  # type: ignore[override]
+        return self.fn(z[0], z[1], **self.kwargs)
+
+
+class ViewsLoss(_SpecLoss):
+    """fn(z): a loss of all V views, z of shape (V, B, D)."""
+
+    def forward(self, z, h, y, index, x=None):  # type: ignore[override]
+        return self.fn(z, **self.kwargs)
+
+
+class LabelLoss(_SpecLoss):
+    """fn(z, labels) over the V*B rows of all views (SupCon)."""
+
+    def forward(self, z, h, y, index, x=None):  # type: ignore[override]
+        return self.fn(z.reshape(-1, z.shape[-1]), y.repeat(z.shape[0]), **self.kwargs)
+
+
+class TargetLoss(_SpecLoss):
+    """fn(z, targets) over the V*B rows of all views (Rank-N-Contrast)."""
+
+    def forward(self, z, h, y, index, x=None):  # type: ignore[override]
+        return self.fn(z.reshape(-1, z.shape[-1]), y.float().repeat(z.shape[0]), **self.kwargs)
+
+
+class BinnedSupCon(_SpecLoss):
+    """SupCon with the targets cut into ``bins`` quantile bins of the training split."""
+
+    def __init__(self, spec: LossSpec, temperature: float, options: dict, ctx: Context) -> None:
+        super().__init__(spec, temperature, options, ctx)
+        bins = int(self.kwargs.pop("bins"))
+        assert ctx.train_targets is not None
+        edges = np.quantile(ctx.train_targets, np.linspace(0, 1, bins + 1)[1:-1])  # (bins - 1,)
+        self.register_buffer("bin_edges", torch.as_tensor(edges, dtype=torch.float32))
+
+    def forward(self, z, h, y, index, x=None):  # type: ignore[override]
+        labels = torch.bucketize(y.float().repeat(z.shape[0]), self.bin_edges)  # (V*B,)
+        return self.fn(z.reshape(-1, z.shape[-1]), labels, **self.kwargs)
+
+
+class SupReMix(_SpecLoss):
+    """SupReMix over all views; its mixture draws come from a generator seeded by the ``seed`` option."""
+
+    def __init__(self, spec: LossSpec, temperature: float, options: dict, ctx: Context) -> None:
+        super().__init__(spec, temperature, options, ctx)
+        self.seed = int(self.kwargs.pop("seed"))
+        self._gen: torch.Generator | None = None
+
+    def forward(self, z, h, y, index, x=None):  # type: ignore[override]
+        if self._gen is None or self._gen.device != z.device:
+            self._gen = torch.Generator(device=z.device).manual_seed(self.seed)
+        zz, yy = z.reshape(-1, z.shape[-1]), y.float().repeat(z.shape[0])  # (V*B, D), (V*B,)
+        return self.fn(zz, yy, generator=self._gen, **self.kwargs)
+
+
+class ISogCLR(Objective):
+    """iSogCLR (a learned temperature per sample) and SogCLR (one fixed temperature)."""
+
+    def __init__(self, spec: LossSpec, temperature: float, options: dict, ctx: Context) -> None:
+        super().__init__(spec.name, temperature, options)
+        from trainers.losses import ISogCLRLoss
+
+        self.loss = ISogCLRLoss(ctx.num_samples, tau_init=temperature, learn_tau=spec.per_sample_tau,
+                                **spec.options_with_defaults(options))
+
+    def forward(self, z, h, y, index, x=None):  # type: ignore[override]
         return self.loss(z[0], z[1], index)
 
     def per_sample(self) -> dict[str, np.ndarray]:
         return {"tau": self.loss.tau.detach().cpu().numpy().astype(np.float32)}
 
 
-class _CrossEntropy(Objective):
+class CrossEntropyHead(Objective):
     """Cross-entropy of a linear classifier head on the representation h (all V views):
     mean over the V*B rows of -log softmax(W h + b)_y. The head's logits are what KD
     distils into (trainers/distill.py reuses ``self.head``)."""
 
-    def __init__(self, name: str, temperature: float, options: dict, rep_dim: int, n_classes: int) -> None:
-        super().__init__(name, temperature, options)
-        self.head = nn.Linear(rep_dim, n_classes)
+    def __init__(self, spec: LossSpec, temperature: float, options: dict, ctx: Context) -> None:
+        super().__init__(spec.name, temperature, options)
+        assert ctx.train_targets is not None
+        self.head = nn.Linear(ctx.rep_dim, int(np.max(ctx.train_targets)) + 1)
 
-    def forward(self, z, h, y, index):  # type: ignore[override]
-        v = h.shape[0]
+    def forward(self, z, h, y, index, x=None):  # type: ignore[override]
         logits = self.head(h.reshape(-1, h.shape[-1]))  # (V*B, C)
-        return nn.functional.cross_entropy(logits, y.long().repeat(v))
+        return nn.functional.cross_entropy(logits, y.long().repeat(h.shape[0]))
 
 
-class _Regression(Objective):
-    def __init__(self, name: str, temperature: float, options: dict, rep_dim: int, bin_edges: np.ndarray | None) -> None:
-        super().__init__(name, temperature, options)
-        self.head = nn.Linear(rep_dim, 1) if name == "l1" else None
-        if bin_edges is not None:
-            self.register_buffer("bin_edges", torch.as_tensor(bin_edges, dtype=torch.float32))
-        else:
-            self.bin_edges = None
-        self._gen: torch.Generator | None = None
+class L1Head(Objective):
+    """L1 regression: mean |w h + b - y| over the V*B rows (the baseline of the regression losses)."""
 
-    def forward(self, z, h, y, index):  # type: ignore[override]
-        v = z.shape[0]
-        yy = y.float().repeat(v)  # (V*B,)
-        zz = z.reshape(-1, z.shape[-1])  # (V*B, D)
-        n, t, o = self.name, self.temperature, self.options
-        if n == "l1":
-            pred = self.head(h.reshape(-1, h.shape[-1])).squeeze(-1)  # (V*B,)
-            return (pred - yy).abs().mean()
-        if n == "rnc":
-            return L.rnc(zz, yy, temperature=t)
-        if n == "supcon_binned":
-            return L.supcon(zz, torch.bucketize(yy, self.bin_edges), temperature=t)
-        if n == "supremix":
-            if self._gen is None or self._gen.device != z.device:
-                self._gen = torch.Generator(device=z.device).manual_seed(int(loss_option(n, o, "seed")))
-            return L.supremix(
-                zz,
-                yy,
-                temperature=t,
-                window=float(loss_option(n, o, "window")),
-                distance_weight=bool(loss_option(n, o, "distance_weight")),
-                generator=self._gen,
-            )
-        raise ValueError(f"unknown regression objective {n!r}")
+    def __init__(self, spec: LossSpec, temperature: float, options: dict, ctx: Context) -> None:
+        super().__init__(spec.name, temperature, options)
+        self.head = nn.Linear(ctx.rep_dim, 1)
+
+    def forward(self, z, h, y, index, x=None):  # type: ignore[override]
+        pred = self.head(h.reshape(-1, h.shape[-1])).squeeze(-1)  # (V*B,)
+        return (pred - y.float().repeat(h.shape[0])).abs().mean()
 
 
 def build_objective(name: str, *, temperature: float, options: dict, num_samples: int, rep_dim: int,
-                    train_targets: np.ndarray | None = None) -> Objective:
-    """Build the objective ``name`` (a key of trainers.registry.LOSSES)."""
-    if name in ("isogclr", "sogclr"):
-        return _ISog(name, temperature, options, num_samples)
-    if name == "cross_entropy":
-        assert train_targets is not None
-        return _CrossEntropy(name, temperature, options, rep_dim, int(np.max(train_targets)) + 1)
-    if name in ("l1", "rnc", "supcon_binned", "supremix"):
-        edges = None
-        if name == "supcon_binned":
-            nb = int(loss_option(name, options, "bins"))
-            assert train_targets is not None
-            edges = np.quantile(train_targets, np.linspace(0, 1, nb + 1)[1:-1])
-        return _Regression(name, temperature, options, rep_dim, edges)
-    return _Fn(name, temperature, options)
+                    train_targets: np.ndarray | None = None, **context: Any) -> Objective:
+    """Build the objective of the registry loss ``name``; ``context`` fills the rest of :class:`Context`."""
+    spec = registry.LOSSES[name]
+    ctx = Context(num_samples=num_samples, rep_dim=rep_dim, train_targets=train_targets, **context)
+    return registry.resolve(spec.objective)(spec, temperature, options, ctx)

@@ -12,8 +12,9 @@ import pandas as pd
 import streamlit as st
 from threadpoolctl import threadpool_limits
 
-from trainers import registry, runner
-from trainers import store as stmod
+from jobs import runner
+from jobs import store as stmod
+from trainers import registry
 from ui.colours import assign_run_colours
 
 STATUS_ICON = {  # plain symbols: they render in every font

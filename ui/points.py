@@ -4,7 +4,7 @@ Up to :data:`MAX_SVG_POINTS` points every point is drawn as SVG. Above that the 
 draws a stratified sample of that many (the classes, or quantile bins of a continuous
 target, keep their shares: ``analysis.sampling.stratified_sample``) with WebGL, and
 says so. A UMAP map of a very large snapshot covers only a sample itself (its other rows
-are NaN, see ``trainers.projector.map_rows``); those rows are left out and that is said too.
+are NaN, see ``jobs.projector.map_rows``); those rows are left out and that is said too.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from trainers import store as stmod
+from jobs import store as stmod
 
 
 def split_queue(runs: Sequence[stmod.RunRecord]) -> tuple[list[stmod.RunRecord], list[stmod.RunRecord]]:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from trainers import store as stmod
+from jobs import store as stmod
 from ui.data import run_label
 
 SELECTED = "lab_selected_runs"  # run ids picked on the Runs page or any view, shared by the views

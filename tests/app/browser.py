@@ -92,10 +92,10 @@ class AppServers:
 def train_in_background(store_root: Path, **overrides) -> str:
     """Submit a small digits run through the runner (scheduler and worker in their own
     sessions, as from the Train page) and return its id."""
+    from jobs import runner
+    from jobs.store import Store
     from tests.conftest import FAST
-    from trainers import runner
     from trainers.config import RunConfig
-    from trainers.store import Store
 
     return runner.submit(Store(store_root), RunConfig(**{**FAST, **overrides}))
 

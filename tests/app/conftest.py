@@ -15,6 +15,6 @@ def app_server(tmp_path):
     servers = AppServers(tmp_path / "store", umap=True)
     yield servers
     servers.stop_all()
-    from trainers.store import Store
+    from jobs.store import Store
 
     kill_store_processes(Store(servers.store))

@@ -41,8 +41,8 @@ def test_launch_run_and_see_alignment_uniformity(app_server, page):
 def test_runs_survive_a_restart_of_the_app(app_server, page):
     """Launch from the browser, stop the Streamlit server, watch the run finish anyway,
     start the server again and find the run with all its data."""
+    from jobs.store import Store
     from tests.conftest import wait_for
-    from trainers.store import Store
 
     url = app_server.start()
     page.goto(url)

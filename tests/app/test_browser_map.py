@@ -7,6 +7,7 @@ import re
 
 import numpy as np
 
+from jobs import store as stmod
 from tests.app.browser import (
     HOSTILE_NAME,
     SHOTS,
@@ -17,7 +18,6 @@ from tests.app.browser import (
     train_in_background,
 )
 from tests.conftest import wait_for
-from trainers import store as stmod
 
 pytestmark = needs_chromium
 

@@ -10,6 +10,8 @@ import time
 
 import pytest
 
+from jobs import runner
+from jobs import store as stmod
 from tests.app.browser import (
     HOSTILE_NAME,
     SHOTS,
@@ -19,8 +21,6 @@ from tests.app.browser import (
     needs_chromium,
 )
 from tests.conftest import FAST, kill_store_processes, wait_for
-from trainers import runner
-from trainers import store as stmod
 from trainers.config import RunConfig
 
 pytestmark = needs_chromium

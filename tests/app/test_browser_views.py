@@ -30,7 +30,7 @@ EPOCHS = 24  # snapshots at 0, 1, 2, 4, 8, 16 and 24: the last is not a power of
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """A store with two finished runs (one with a hostile name) and a server on it."""
-    from trainers.store import Store
+    from jobs.store import Store
 
     root = tmp_path_factory.mktemp("views") / "store"
     first = train_in_background(root, epochs=2, name=HOSTILE_NAME)

@@ -9,10 +9,10 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from analysis.kernel_sd import make_toy, rbf_kernel, self_distillation_explicit
+from jobs import store as st
 from tests.app.apptest import APP, open_page
 from tests.app.apptest import decode as _arr
 from tests.conftest import FAST, kill_store_processes
-from trainers import store as st
 from trainers.config import RunConfig
 from trainers.train import train_run
 
@@ -138,7 +138,7 @@ def test_empty_store_says_what_to_launch(tmp_path, monkeypatch):
 
 
 def _train_page(monkeypatch) -> AppTest:
-    monkeypatch.setattr("trainers.runner.ensure_scheduler", lambda store: False)
+    monkeypatch.setattr("jobs.runner.ensure_scheduler", lambda store: False)
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception and at.title[0].value == "Train"
     return at

@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from analysis.ordinality import local_target_gap
+from jobs import projector
+from jobs import store as st
 from tests.app.apptest import decode as _arr
 from tests.app.apptest import open_page as _app
 from tests.conftest import FAST, kill_store_processes
-from trainers import projector
-from trainers import store as st
 from trainers.config import RunConfig
 from trainers.train import train_run
 from ui.points import MAX_SVG_POINTS, panel_notes, plot_rows

@@ -10,12 +10,12 @@ from streamlit.testing.v1 import AppTest
 
 from analysis.ordinality import local_target_gap
 from analysis.temperature import class_frequencies, extreme_samples
+from jobs import store as st
 from tests.app.apptest import APP
 from tests.app.apptest import chart as _fig
 from tests.app.apptest import decode as _arr
 from tests.app.apptest import open_page as _app
 from tests.conftest import kill_store_processes
-from trainers import store as st
 from trainers.config import RunConfig
 from trainers.train import train_run
 
@@ -31,7 +31,7 @@ def lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("methods_store")
     mp = pytest.MonkeyPatch()
     mp.setenv("LAB_STORE", str(root))
-    mp.setattr("trainers.runner.ensure_scheduler", lambda store: False)  # no background processes
+    mp.setattr("jobs.runner.ensure_scheduler", lambda store: False)  # no background processes
     s = st.Store(root)
     configs = {
         "sog": dict(LONG_TAIL, loss="sogclr", name="sogclr long tail"),
@@ -70,7 +70,7 @@ def _frame(at, has: str, nth: int = 0):
 @pytest.mark.parametrize("page", ["pages/temperature.py", "pages/ordinality.py", "pages/compare.py"])
 def test_empty_store_says_what_to_do(page, tmp_path, monkeypatch):
     monkeypatch.setenv("LAB_STORE", str(tmp_path / "empty"))
-    monkeypatch.setattr("trainers.runner.ensure_scheduler", lambda store: False)
+    monkeypatch.setattr("jobs.runner.ensure_scheduler", lambda store: False)
     at = _app(page)
     assert at.info and any("Train" in i.value for i in at.info)
     assert not at.get("plotly_chart")

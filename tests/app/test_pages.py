@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from jobs import store as st
 from tests.app.apptest import APP
 from tests.app.apptest import charts as _figs
 from tests.app.apptest import decode as _arr
 from tests.app.apptest import open_page as _app
 from tests.conftest import FAST, kill_store_processes
-from trainers import store as st
 from trainers.config import RunConfig
 from trainers.train import train_run
 
@@ -67,7 +67,7 @@ def test_train_page_refuses_bad_config_with_message(lab, monkeypatch):
 
 def test_train_page_launches_a_run(lab, monkeypatch):
     s, _ = lab
-    monkeypatch.setattr("trainers.runner.ensure_scheduler", lambda store: False)
+    monkeypatch.setattr("jobs.runner.ensure_scheduler", lambda store: False)
     at = _app()
     at.number_input(key="train_epochs").set_value(3).run()
     n_before = len(s.list_runs())
@@ -138,7 +138,7 @@ def test_embedding_map_pca_then_umap(lab):
     assert n_points == 1797
     assert "index %{customdata[0]}" in fig["data"][0]["hovertemplate"]
     # the projection worker computes the map; the page then shows it
-    from trainers.projector import ProjectionWorker
+    from jobs.projector import ProjectionWorker
 
     pw = ProjectionWorker(s)
     y = pw.compute(rid, 4, "emb")
@@ -275,7 +275,7 @@ def test_ordinality_titles_of_a_two_row_grid_do_not_overlap(tmp_path, monkeypatc
 
     root = tmp_path / "store"
     monkeypatch.setenv("LAB_STORE", str(root))
-    monkeypatch.setattr("trainers.runner.ensure_scheduler", lambda store: False)
+    monkeypatch.setattr("jobs.runner.ensure_scheduler", lambda store: False)
     s = st.Store(root)
     ids = []
     for name, loss in zip(LONG_NAMES, ["rnc", "supremix", "l1", "supcon_binned"], strict=True):

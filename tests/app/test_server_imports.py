@@ -21,7 +21,7 @@ from pathlib import Path
 from unittest import mock
 from streamlit.testing.v1 import AppTest
 
-with mock.patch("trainers.runner.ensure_scheduler", lambda store: False):
+with mock.patch("jobs.runner.ensure_scheduler", lambda store: False):
     at = AppTest.from_file("app.py", default_timeout=60)
     at.run()
     opened = []

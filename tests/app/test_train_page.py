@@ -9,10 +9,10 @@ import time
 
 import pytest
 
+from jobs import store as stmod
 from tests.app.apptest import open_page
 from tests.app.browser import HOSTILE_NAME
 from tests.conftest import FAST
-from trainers import store as stmod
 from trainers.config import RunConfig
 from ui.text import md_escape, plot_escape
 
@@ -21,8 +21,8 @@ from ui.text import md_escape, plot_escape
 def lab(tmp_path, monkeypatch):
     """An empty store; no scheduler or worker starts (runs stay as the test sets them)."""
     monkeypatch.setenv("LAB_STORE", str(tmp_path / "store"))
-    monkeypatch.setattr("trainers.runner.ensure_scheduler", lambda store: False)
-    monkeypatch.setattr("trainers.runner.reap", lambda store: [])
+    monkeypatch.setattr("jobs.runner.ensure_scheduler", lambda store: False)
+    monkeypatch.setattr("jobs.runner.reap", lambda store: [])
     return stmod.Store(tmp_path / "store")
 
 
@@ -163,7 +163,7 @@ def test_the_form_keeps_its_edits_while_a_person_visits_other_pages(tmp_path, mo
     from tests.app.apptest import APP
 
     monkeypatch.setenv("LAB_STORE", str(tmp_path / "store"))
-    monkeypatch.setattr("trainers.runner.ensure_scheduler", lambda store: False)
+    monkeypatch.setattr("jobs.runner.ensure_scheduler", lambda store: False)
     at = AppTest.from_file(APP, default_timeout=60).run()
     at.number_input(key="train_epochs").set_value(33).run()
     at.selectbox(key="train_loss").set_value("dcl").run()

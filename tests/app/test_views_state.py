@@ -15,11 +15,11 @@ from tests.conftest import FAST
 @pytest.fixture
 def lab(store, monkeypatch):
     """Two small finished runs in a temporary store; the scheduler is never started."""
-    from trainers import store as st
+    from jobs import store as st
     from trainers.config import RunConfig
     from trainers.train import train_run
 
-    monkeypatch.setattr("trainers.runner.ensure_scheduler", lambda store: False)
+    monkeypatch.setattr("jobs.runner.ensure_scheduler", lambda store: False)
     ids = []
     for name in ("first", "second"):
         rid = store.create_run(RunConfig(**{**FAST, "epochs": 2, "name": name}), status=st.RUNNING)
@@ -152,7 +152,7 @@ def test_a_store_that_cannot_be_opened_says_so_on_every_page(tmp_path, monkeypat
 def test_compare_shows_every_run_of_a_large_group_or_says_which(lab):
     """A sweep of 14 runs: Compare shows 12 at a time and lets a person choose which (it used to
     drop runs past the sixth without a word); a group of 8 shows all 8."""
-    from trainers import store as st
+    from jobs import store as st
     from trainers.config import RunConfig
 
     s, (first, _) = lab
@@ -185,7 +185,7 @@ def test_compare_shows_every_run_of_a_large_group_or_says_which(lab):
 
 
 def test_compare_keeps_its_group_in_the_url(lab):
-    from trainers import store as st
+    from jobs import store as st
     from trainers.config import RunConfig
 
     s, (first, _) = lab

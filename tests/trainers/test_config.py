@@ -216,7 +216,7 @@ def test_every_preset_validates_alone_and_over_the_form_defaults(preset):
     ],
 )
 def test_cli_config_file_errors_exit_2_with_a_message(tmp_path, capsys, config_text, flags, fragment):
-    from trainers.__main__ import main
+    from jobs.cli import main
 
     path = tmp_path / "config.json"
     path.write_bytes(config_text.encode("latin-1"))
@@ -226,7 +226,7 @@ def test_cli_config_file_errors_exit_2_with_a_message(tmp_path, capsys, config_t
 
 
 def test_cli_loss_option_flags_are_checked(tmp_path, capsys):
-    from trainers.__main__ import main
+    from jobs.cli import main
 
     code = main(["--store", str(tmp_path), "train", "--loss", "isogclr", "--loss-option", "tau_min=2"])
     assert code == 2 and "tau_min (2) must be <= tau_max (1)" in capsys.readouterr().err

@@ -14,15 +14,17 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from jobs import runner, teachers
+from jobs import store as st
+from jobs.worker import run_worker
 from tests.conftest import FAST
 from trainers import data as data_mod
-from trainers import distill, runner
-from trainers import store as st
+from trainers import distill
 from trainers.config import ConfigError, RunConfig
 from trainers.encoders import build_encoder
-from trainers.losses.distillation import momentum_schedule
+from trainers.losses import momentum_schedule
 from trainers.objectives import build_objective
-from trainers.train import run_worker, train_run
+from trainers.train import train_run
 
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = {**FAST, "epochs": 2, "hidden_dim": 32, "rep_dim": 16, "proj_dim": 16}
@@ -63,7 +65,9 @@ def _wrapper(store, cfg: RunConfig, model: torch.nn.Module):
     ds = data_mod.load(cfg)
     task = build_objective(cfg.loss, temperature=cfg.effective_temperature, options=cfg.loss_options,
                            num_samples=len(ds.x_train), rep_dim=cfg.rep_dim, train_targets=ds.y_train)
-    obj = distill.setup_objective(task, cfg, model=model, store=store, data=ds, device=torch.device("cpu"), steps_per_epoch=11)
+    t = store.get_run(cfg.teacher) if cfg.teacher else None
+    teacher = distill.load_teacher(t.id, t.config, store.checkpoint_path(t.id), ds.n_features, torch.device("cpu")) if t else None
+    obj = distill.setup_objective(task, cfg, data=ds, teacher=teacher, device=torch.device("cpu"))
     return obj, ds
 
 
@@ -188,7 +192,9 @@ def _msd(options: dict | None = None, total_steps: int = 100):
     torch.manual_seed(0)
     model = build_encoder("mlp", 64, hidden_dim=32, rep_dim=16, proj_dim=16)
     ds = data_mod.load(cfg)
-    obj = distill.MSDObjective(model, cfg, ds, total_steps=total_steps)
+    obj = build_objective("msd", temperature=cfg.effective_temperature, options=cfg.loss_options,
+                          num_samples=len(ds.x_train), rep_dim=cfg.rep_dim, proj_dim=cfg.proj_dim, model=model,
+                          x_test=ds.x_test, total_steps=total_steps)
     return obj, model, ds
 
 
@@ -275,13 +281,13 @@ def test_cancel_and_resume(store, kind):
 def test_bad_teacher_is_refused_with_a_message(shared):
     store, teacher_run = shared
     with pytest.raises(ConfigError, match="'nope' is not a run in the store"):
-        distill.check_teacher(store, "nope")
+        teachers.check_teacher(store, "nope")
     queued = store.create_run(RunConfig(**TEACHER))
     with pytest.raises(ConfigError, match="is queued, not finished"):
-        distill.check_teacher(store, queued)
+        teachers.check_teacher(store, queued)
     student = RunConfig(dataset="wine", loss="cross_entropy", teacher=teacher_run, distill="kd")
     with pytest.raises(ConfigError, match="trained with dataset = 'digits', this run has 'wine'"):
-        distill.check_teacher(store, teacher_run, student)
+        teachers.check_teacher(store, teacher_run, student)
     # a worker started on a bad teacher fails at once, with the message as the reason
     rid = store.create_run(_cfg(loss="cross_entropy", teacher="nope", distill="kd"), status=st.RUNNING)
     assert run_worker(store, rid) == 1
@@ -336,12 +342,12 @@ def test_group_reference_resolves_and_student_waits_for_its_teacher(store):
     recs = [store.get_run(i) for i in ids]
     assert all(r.config["teacher"] in ("", ids[0]) for r in recs)
     students = [r for r in recs if r.config["teacher"] == ids[0]]
-    assert students and all(distill.teacher_gate(store, r) is False for r in students)  # teacher queued: wait
-    assert distill.teacher_gate(store, recs[0]) is True
+    assert students and all(teachers.teacher_gate(store, r) is False for r in students)  # teacher queued: wait
+    assert teachers.teacher_gate(store, recs[0]) is True
     store.update_run(ids[0], status=st.FINISHED)
-    assert all(distill.teacher_gate(store, store.get_run(r.id)) for r in students)
+    assert all(teachers.teacher_gate(store, store.get_run(r.id)) for r in students)
     store.update_run(ids[0], status=st.CANCELLED)
-    distill.teacher_gate(store, store.get_run(students[0].id))
+    teachers.teacher_gate(store, store.get_run(students[0].id))
     rec = store.get_run(students[0].id)
     assert rec.status == st.FAILED and "is cancelled" in rec.reason
 

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import torch
 
+from jobs import store as st
 from tests.conftest import FAST
 from trainers import losses as L
-from trainers import store as st
 from trainers.config import RunConfig
 from trainers.train import train_run
 

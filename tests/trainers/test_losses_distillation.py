@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import importlib
 import math
 
 import pytest
@@ -10,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from trainers.losses.distillation import (
+from trainers.losses import (
     CRDHead,
     FeatureDistillation,
     MSDLoss,
@@ -89,6 +90,10 @@ def test_kd_bad_shapes() -> None:
         kd(torch.zeros(3), torch.zeros(3))
     with pytest.raises(ValueError, match="reduction"):
         kd(torch.zeros(2, 3), torch.zeros(2, 3), reduction="sum")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="torch.Tensor"):
+        kd([[0.0, 1.0]], torch.zeros(1, 2))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="floating-point"):
+        kd(torch.zeros(2, 3, dtype=torch.long), torch.zeros(2, 3))
 
 
 # --------------------------------------------------------------------------- features
@@ -316,13 +321,14 @@ def test_rkd_matches_naive_loop() -> None:
 def test_rkd_angle_term_in_checkpointed_blocks_matches_the_loop(monkeypatch, rows) -> None:
     """Blocks of `rows` vertices (the path large batches take): the same values and the same
     student gradient as the naive loop (values) and as one block (gradients)."""
-    from trainers.losses import distillation as D
+    # the module, not the function of the same name that trainers.losses exports
+    rkd_module = importlib.import_module("trainers.losses.rkd")
 
     zs0, zt = _randn(7, 3, seed=31), _randn(7, 5, seed=32)
     per, _, _ = _rkd_naive(zs0, zt, 25.0, 50.0)
     whole = zs0.clone().requires_grad_(True)
     rkd(whole, zt).backward()
-    monkeypatch.setattr(D, "_RKD_BLOCK_ELEMENTS", rows * 7 * 7)
+    monkeypatch.setattr(rkd_module, "_RKD_BLOCK_ELEMENTS", rows * 7 * 7)
     blocked = zs0.clone().requires_grad_(True)
     loss = rkd(blocked, zt)
     loss.backward()

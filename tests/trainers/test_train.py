@@ -3,11 +3,10 @@
 
 import numpy as np
 import pytest
-import torch
 
+from jobs import store as st
 from tests.conftest import FAST
 from trainers import objectives
-from trainers import store as st
 from trainers.config import RunConfig
 from trainers.train import train_run
 
@@ -64,17 +63,14 @@ def test_resume_continues_from_checkpoint(store):
     assert len(np.unique(h["step"])) == len(h["step"])  # no duplicate steps after resume
 
 
-class Poisoned(torch.nn.Module):
+class Poisoned(objectives.Objective):
     """The registry's loss, multiplied by ``factor`` at call ``at``; records the losses it returned."""
 
     def __init__(self, inner, at: int, factor: float):
-        super().__init__()
+        super().__init__(inner.name, inner.temperature, inner.options)
         self.inner, self.at, self.factor, self.seen = inner, at, factor, []
 
-    def per_sample(self):
-        return {}
-
-    def forward(self, z, h, y, idx):
+    def forward(self, z, h, y, idx, x=None):
         loss = self.inner(z, h, y, idx)
         if len(self.seen) + 1 == self.at:
             loss = loss * self.factor

@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from trainers.losses.nt_xent import (
+from trainers.losses._checks import (
     Reduction,
     _check_positive,
     _check_reduction,

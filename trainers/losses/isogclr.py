@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from trainers.losses.nt_xent import Reduction, _check_positive, _check_reduction, _check_views
+from trainers.losses._checks import Reduction, _check_positive, _check_reduction, _check_views
 
 __all__ = ["ISogCLRLoss"]
 

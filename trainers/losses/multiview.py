@@ -1,7 +1,21 @@
-"""Multi-view contrastive losses: MV-InfoNCE and MV-DHEL (Koromilas et al. 2025).
+"""Multi-view contrastive losses (Koromilas et al. 2025): pairwise NT-Xent, MV-InfoNCE and
+MV-DHEL, each over V >= 2 views ``u_il`` (view l of sample i, rows L2-normalised), s = u . u'.
 
-The pairwise NT-Xent baseline lives in :mod:`trainers.losses.nt_xent`
-(:func:`~trainers.losses.nt_xent.pairwise_nt_xent`).
+Pairwise NT-Xent, the baseline: NT-Xent on each of the V(V-1)/2 pairs of views (l, l'),
+averaged over pairs; for an anchor ``u_il`` in pair (l, l')::
+
+    l_il^{(l,l')} = -s(u_il, u_il')/tau
+                    + log[ sum_{j != i} exp(s(u_il, u_jl)/tau) + sum_j exp(s(u_il, u_jl')/tau) ]
+
+MV-InfoNCE, one term per sample i over all its views::
+
+    l_i = -log sum_{l != l'} exp(u_il . u_il' / tau)
+          + log sum_l sum_{(j, m) != (i, l)} exp(u_il . u_jm / tau)
+
+MV-DHEL, the decoupled form (no positive in the uniformity term)::
+
+    l_i = -log sum_{l < l'} exp(u_il . u_il' / tau)
+          + sum_l log sum_{j != i} exp(u_il . u_jl / tau)
 """
 
 from __future__ import annotations
@@ -10,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from trainers.losses.nt_xent import (
+from trainers.losses._checks import (
     Reduction,
     _check_multiview,
     _check_positive,
@@ -18,7 +32,7 @@ from trainers.losses.nt_xent import (
     _reduce,
 )
 
-__all__ = ["mv_infonce", "mv_dhel"]
+__all__ = ["pairwise_nt_xent", "mv_infonce", "mv_dhel"]
 
 
 def _positive_logits(u: Tensor, temperature: float) -> Tensor:
@@ -109,4 +123,53 @@ def mv_dhel(
     same = same.masked_fill(torch.eye(m, dtype=torch.bool, device=u.device), float("-inf"))
     uniform = torch.logsumexp(same, dim=2).sum(dim=0)  # (M,): sum over views
     per_sample = uniform - align  # (M,)
+    return _reduce(per_sample, reduction)
+
+
+def pairwise_nt_xent(
+    views: Tensor,
+    *,
+    temperature: float = 0.5,
+    reduction: Reduction = "mean",
+) -> Tensor:
+    r"""Pairwise NT-Xent: the multi-view baseline of Koromilas et al. (2025).
+
+    NT-Xent (see :func:`~trainers.losses.nt_xent.nt_xent`, 2M - 1 denominator terms) is applied to every one of
+    the V(V-1)/2 pairs of views ``(l, l')``, ``l < l'``, and averaged over pairs. Only the
+    two views of a pair enter its denominators: for an anchor ``u_il`` in pair (l, l')::
+
+        l_il^{(l,l')} = -s(u_il, u_il')/tau
+                        + log[ sum_{j != i} exp(s(u_il, u_jl)/tau) + sum_j exp(s(u_il, u_jl')/tau) ]
+
+    Implementation: one (V, M, V, M) similarity tensor; for each anchor a same-view
+    ``logsumexp`` (self masked) and one cross-view ``logsumexp`` per other view, combined
+    with ``logaddexp``. Cost O(V^2 M^2 D) time, O(V^2 M^2) memory; no loop over pairs.
+
+    Args:
+        views: (V, M, D), V >= 2 views of M >= 2 samples (normalised inside).
+        temperature: tau > 0.
+        reduction: ``"mean"`` -> scalar, mean over pairs and their 2M anchors (equal to the
+            mean of the V(V-1)/2 ``nt_xent`` values); ``"none"`` -> (M,) per sample, the mean
+            over pairs of the mean of its two anchors in that pair.
+
+    Returns:
+        Scalar or (M,). With V = 2 it equals ``nt_xent(views[0], views[1])``.
+    """
+    _check_multiview(views, min_samples=2)
+    _check_positive("temperature", temperature)
+    _check_reduction(reduction)
+    v, m, _ = views.shape
+    u = F.normalize(views, dim=-1)  # (V, M, D)
+    raw = torch.einsum("lid,mjd->limj", u, u) / temperature  # (V, M, V, M)
+    pos = torch.diagonal(raw, dim1=1, dim2=3)  # (V, V, M): s(u_il, u_il')/tau
+    eye_v = torch.eye(v, dtype=torch.bool, device=u.device)
+    eye_m = torch.eye(m, dtype=torch.bool, device=u.device)
+    self_mask = eye_v[:, None, :, None] & eye_m[None, :, None, :]  # (V, M, V, M)
+    sim = raw.masked_fill(self_mask, float("-inf"))
+    block_lse = torch.logsumexp(sim, dim=3)  # (V, M, V): per anchor (l,i), per view m
+    same = torch.diagonal(block_lse, dim1=0, dim2=2).T  # (V, M): same-view block, self excluded
+    denom = torch.logaddexp(same[:, :, None], block_lse)  # (V, M, V): pair (l, l')
+    per = denom - pos.permute(0, 2, 1)  # (V, M, V): l_il^{(l,l')}; l = l' is not a pair
+    per = per.masked_fill(eye_v[:, None, :], 0.0)
+    per_sample = per.sum(dim=(0, 2)) / (v * (v - 1))  # (M,): mean over ordered pairs
     return _reduce(per_sample, reduction)

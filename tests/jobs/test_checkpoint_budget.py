@@ -8,9 +8,9 @@ import signal
 import numpy as np
 import pytest
 
+from jobs import runner
+from jobs import store as st
 from tests.conftest import FAST, wait_for
-from trainers import runner
-from trainers import store as st
 from trainers.config import ConfigError, RunConfig
 
 BUDGET = 1.0  # checkpoint_seconds of the test run
@@ -87,7 +87,7 @@ def test_checkpoint_seconds_out_of_range_is_refused(bad):
 
 
 def test_worker_dead_at_epoch_0_says_resume_starts_from_scratch(store):
-    from trainers.train import boot_id
+    from jobs.store import boot_id
 
     rid = store.create_run(RunConfig(**FAST))
     # a pid whose start time does not match counts as dead (its process was replaced)

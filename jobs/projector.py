@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from analysis import projections
-from trainers import store as st
+from jobs import store as st
 
 MAX_UMAP_POINTS = 20_000  # above this the map is computed on a stated stratified sample
 # optimisation epochs: a budget of point-epochs (cost is ~linear in N x epochs), clipped

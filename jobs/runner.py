@@ -30,9 +30,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from trainers import store as st
+from jobs import store as st
+from jobs.store import boot_id, pid_alive, process_start_time  # noqa: F401  (part of this module's interface)
+from jobs.teachers import resolve_group_refs, teacher_gate
 from trainers.config import RunConfig
-from trainers.store import boot_id, pid_alive, process_start_time  # noqa: F401  (part of this module's interface)
 
 IDLE_EXIT_SECONDS = float(os.environ.get("LAB_SCHEDULER_IDLE", "600"))
 TICK_SECONDS = 0.25
@@ -150,9 +151,9 @@ def record_failure(store: st.Store, run_id: str, e: BaseException) -> bool:
 
 
 def worker_main(store: st.Store, run_id: str) -> int:
-    """The ``worker`` command: train a run (trainers.train.run_worker), and record a failure
+    """The ``worker`` command: train a run (jobs.worker.run_worker), and record a failure
     that the worker's own handler could not (a full disk fails its log and its mark too)."""
-    from trainers.train import run_worker
+    from jobs.worker import run_worker
 
     try:
         rc = run_worker(store, run_id)
@@ -183,8 +184,6 @@ def submit(store: st.Store, config: RunConfig, *, start: bool = True) -> str:
 def submit_group(store: st.Store, configs: list[RunConfig], *, start: bool = True) -> list[str]:
     """Queue several runs in order; a teacher reference "@k" becomes the id of run k of this
     list (the scheduler starts a student once its teacher has finished). Returns the ids."""
-    from trainers.distill import resolve_group_refs
-
     ids: list[str | None] = [None] * len(configs)
     for i in range(len(configs)):
         ids[i] = store.create_run(resolve_group_refs(configs, ids, i), status=st.QUEUED)
@@ -381,7 +380,6 @@ class Scheduler:
         queued = self._guard("listing queued runs", lambda: sorted(s.list_runs(status=st.QUEUED), key=lambda r: r.created))
         if running is None or queued is None:
             return True  # the store could not be read: keep trying rather than exit as idle
-        from trainers.distill import teacher_gate
 
         queued = [r for r in queued if self._guard(f"checking the teacher of {r.id}", lambda r=r: teacher_gate(s, r))]
         # a worker whose run has ended may still be exiting (writing, freeing memory): it holds
@@ -412,7 +410,7 @@ class Scheduler:
             raise
 
     def _projection_loop(self) -> None:
-        from trainers.projector import ProjectionWorker
+        from jobs.projector import ProjectionWorker
 
         pw = ProjectionWorker(self.store)
         pw.warm_up()

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from jobs import runner
+from jobs import store as st
 from tests.conftest import FAST, kill_store_processes, wait_for
-from trainers import runner
-from trainers import store as st
 from trainers.config import RunConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -179,7 +179,7 @@ def test_scheduler_loop_goes_on_after_an_error_in_a_pass(tmp_path, monkeypatch):
 
 
 def test_cancel_stops_the_worker_even_when_its_status_cannot_be_written(store, monkeypatch):
-    from trainers.train import process_start_time
+    from jobs.store import process_start_time
 
     rid = store.create_run(RunConfig(**FAST))
     worker = subprocess.Popen(["sleep", "30"])
@@ -199,7 +199,7 @@ def test_cancel_stops_the_worker_even_when_its_status_cannot_be_written(store, m
 
 
 def test_delete_a_running_run_whose_worker_died(store):
-    from trainers.train import boot_id, process_start_time
+    from jobs.store import boot_id, process_start_time
 
     rid = store.create_run(RunConfig(**FAST))
     me = os.getpid()
@@ -236,7 +236,7 @@ def _fill(path: Path) -> None:
 
 
 def test_full_disk_cli_list_cancel_delete_train(small_disk):
-    from trainers.train import boot_id, process_start_time
+    from jobs.store import boot_id, process_start_time
 
     store = st.Store(small_disk / "store")
     rid = _run_with_snapshots(store, epochs=(0,), n=10_000)  # deleting it frees ~0.5 MB

@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from jobs import projector, runner, worker
+from jobs import store as st
 from tests.conftest import FAST
-from trainers import projector, runner, train
-from trainers import store as st
 from trainers.config import RunConfig
 
 
@@ -70,15 +70,10 @@ def test_threads_per_worker_leaves_a_core(monkeypatch, cores, one, two, four):
 def test_worker_refits_threads_to_the_running_runs(store, monkeypatch):
     monkeypatch.setattr(runner.os, "cpu_count", lambda: 8)
     monkeypatch.delenv("LAB_CONCURRENCY", raising=False)
-    got = []
-    monkeypatch.setattr(train.torch, "set_num_threads", got.append)
-    monkeypatch.setattr(train.torch, "get_num_threads", lambda: 7)
     a = store.create_run(RunConfig(**FAST), status=st.RUNNING)
-    train._refit_threads(store)
-    assert got == []  # alone: 7 threads, as it has
+    assert worker.thread_share(store) == 7  # alone: all cores but one
     store.create_run(RunConfig(**FAST), status=st.RUNNING)
-    train._refit_threads(store)
-    assert got == [3]  # a second run started: (8 - 1) // 2
+    assert worker.thread_share(store) == 3  # a second run started: (8 - 1) // 2
     store.update_run(a, status=st.FINISHED)
 
 

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from trainers import store as st
+from jobs import store as st
 from trainers.config import RunConfig
 
 

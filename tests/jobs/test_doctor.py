@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from jobs import store as st
 from tests.conftest import FAST
-from trainers import store as st
 from trainers.config import RunConfig
 
 ROOT = Path(__file__).resolve().parents[2]

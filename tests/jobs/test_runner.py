@@ -6,9 +6,9 @@ import signal
 import numpy as np
 import pytest
 
+from jobs import runner
+from jobs import store as st
 from tests.conftest import FAST, wait_for
-from trainers import runner
-from trainers import store as st
 from trainers.config import RunConfig
 
 
@@ -69,12 +69,12 @@ def test_machine_restart_is_detected(store):
 
 
 def test_live_pid_is_not_reaped(store):
-    from trainers.train import process_start_time
+    from jobs.store import process_start_time
 
     rid = store.create_run(RunConfig(**FAST))
     me = os.getpid()
     store.update_run(rid, status=st.RUNNING, pid=me, pid_start=process_start_time(me))
-    from trainers.train import boot_id
+    from jobs.store import boot_id
 
     store.update_run(rid, boot_id=boot_id())
     assert runner.reap(store) == []
@@ -143,7 +143,7 @@ def test_idle_scheduler_exits_on_time_while_the_map_thread_polls(tmp_path, monke
     import threading
     import time
 
-    from trainers import projector
+    from jobs import projector
 
     s = st.Store(tmp_path / "s")
     monkeypatch.setenv("LAB_SCHEDULER_IDLE", "1")

@@ -32,7 +32,7 @@ def test_train_json_summary(tmp_path):
     assert out["status"] == "finished" and out["epochs"] == 2
     assert 0.0 <= out["knn_accuracy"] <= 1.0 and 0.0 <= out["alignment"] <= 4.0
     # the run is in the same store the app reads
-    from trainers.store import Store
+    from jobs.store import Store
 
     rec = Store(tmp_path).get_run(out["run_id"])
     assert rec.status == "finished" and rec.config["loss"] == "dcl"
@@ -68,8 +68,8 @@ def test_help_lists_public_commands_only(tmp_path):
 
 
 def test_resume_without_checkpoint_needs_from_scratch(tmp_path):
+    from jobs.store import FAILED, Store
     from trainers.config import RunConfig
-    from trainers.store import FAILED, Store
 
     s = Store(tmp_path)
     rid = s.create_run(RunConfig(epochs=2))

@@ -1,14 +1,16 @@
-"""Which runs can teach a distilled run: the checks made before a run is queued.
+"""Teachers in the job system: which runs can teach a distilled run (checked when a run is
+queued and again when its worker starts), a group's "@k" references, and the scheduler's
+gate that holds a student until its teacher has finished.
 
-Kept apart from ``trainers.distill`` (which trains with torch) so that the app's Train page
-can check a teacher without loading torch; ``trainers.distill`` re-exports
-:func:`check_teacher`.
+Standard library only (with the store): the app's Train page checks a teacher without torch.
 """
 
 from __future__ import annotations
 
+import time
+
+from jobs import store as st
 from trainers import registry
-from trainers import store as st
 from trainers.config import ConfigError, RunConfig
 
 #: Config fields that say which data a run saw; a teacher and its student must agree on them.
@@ -51,3 +53,37 @@ def check_teacher(store: st.Store, run_id: str, student: RunConfig | None = None
                     "student must see the same data"
                 )
     return rec
+
+
+def resolve_group_refs(configs: list[RunConfig], ids: list[str | None], i: int) -> RunConfig:
+    """Config ``i`` of a group with a teacher reference ``"@k"`` replaced by run k's id."""
+    c = configs[i]
+    if not c.teacher.startswith("@"):
+        return c
+    k = int(c.teacher[1:])
+    if not 0 <= k < len(configs) or k == i or ids[k] is None:
+        raise ConfigError(f"run {i} of the group refers to teacher '@{k}', which is not an earlier run of the group")
+    return c.replace(teacher=ids[k])
+
+
+def teacher_gate(store: st.Store, rec: st.RunRecord) -> bool:
+    """For the scheduler: may this queued run start? False while its teacher is queued or
+    running; when the teacher ended without finishing, the run is marked failed (with the
+    reason) and False is returned."""
+    tid = rec.config.get("teacher") or ""
+    if not tid:
+        return True
+    try:
+        t = store.get_run(tid)
+    except (KeyError, ValueError):
+        store.transition(rec.id, (st.QUEUED,), status=st.FAILED, reason=f"teacher run {tid!r} does not exist",
+                         finished=time.time())
+        return False
+    if t.status == st.FINISHED:
+        return True
+    if t.active:
+        return False
+    store.transition(rec.id, (st.QUEUED,), status=st.FAILED,
+                     reason=f"teacher run {tid} ({t.name}) is {t.status}; resume it, then resume this run",
+                     finished=time.time())
+    return False

@@ -40,22 +40,21 @@ from urllib.parse import quote
 import numpy as np
 
 from trainers.config import RunConfig
+from trainers.states import (  # noqa: F401
+    ACTIVE,
+    CANCELLED,
+    DIVERGED,
+    FAILED,
+    FINISHED,
+    IMPORTED,
+    QUEUED,
+    RESUMABLE,
+    RUNNING,
+)
 
 ENV_VAR = "LAB_STORE"
 DEFAULT_DIR = "lab_store"
 
-# run statuses
-QUEUED, RUNNING, FINISHED, CANCELLED, FAILED, DIVERGED, IMPORTED = (
-    "queued",
-    "running",
-    "finished",
-    "cancelled",
-    "failed",
-    "diverged",
-    "imported",
-)
-ACTIVE = (QUEUED, RUNNING)
-RESUMABLE = (CANCELLED, FAILED, DIVERGED)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -536,6 +535,10 @@ class Store:
 
     def log_path(self, run_id: str) -> Path:
         return self.run_dir(run_id) / "worker.log"
+
+    def write_checkpoint(self, run_id: str, data: bytes) -> None:
+        """Replace the run's checkpoint with ``data`` (atomically)."""
+        atomic_write_bytes(self.checkpoint_path(run_id), data)
 
     # -- runs -------------------------------------------------------------------------
     def create_run(self, config: RunConfig, *, status: str = QUEUED, kind: str = "trained") -> str:
