@@ -25,7 +25,9 @@ PAGES = {
         st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
     ],
     "Distillation": [
-        st.Page("pages/distillation.py", title="Distillation", icon=":material/school:"),
+        st.Page("pages/distillation_teacher_student.py", title="Teacher & Student", icon=":material/school:"),
+        st.Page("pages/distillation_msd.py", title="Momentum Self-Distillation", icon=":material/autorenew:"),
+        st.Page("pages/distillation_kernel_toy.py", title="Kernel Ridge Toy", icon=":material/function:"),
     ],
 }
 

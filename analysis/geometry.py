@@ -1,8 +1,7 @@
 """Alignment and uniformity of embeddings on the unit sphere (Wang & Isola, 2020).
 
 Every function takes numpy arrays or torch tensors (any device), normalises the rows
-itself, and returns Python floats. The private helpers at the bottom of this module
-(array conversion and shape checks) are shared by the other ``analysis`` modules.
+itself, and returns Python floats.
 
 Reference: T. Wang and P. Isola, "Understanding Contrastive Representation Learning
 through Alignment and Uniformity on the Hypersphere", ICML 2020, eqs. (4)-(5).
@@ -12,10 +11,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 
-from analysis.arrays import ArrayLike, _as_targets  # noqa: F401  (re-exported to the analysis modules)
+from analysis._checks import _as_tensor, _normalize_rows, _subset_indices
+from analysis.arrays import ArrayLike
 from analysis.bounds import uniformity_optimum
 
 #: A Gram tile whose shifted sum falls below this is recomputed with its own maximum.
@@ -191,60 +190,6 @@ def alignment_uniformity(
     u1 = uniformity(z1, t=t, max_points=max_points, seed=seed)
     u2 = uniformity(z2, t=t, max_points=max_points, seed=seed)
     return align, 0.5 * (u1 + u2)
-
-
-# ---------------------------------------------------------------------------
-# Private helpers shared by the analysis modules
-# ---------------------------------------------------------------------------
-
-
-def _as_tensor(x: ArrayLike, *, name: str, ndim: int = 2) -> torch.Tensor:
-    """A detached floating tensor view of ``x`` (float64 kept, anything else float32).
-
-    Raises ``ValueError`` if ``x`` does not have ``ndim`` dimensions, has no rows, or
-    holds NaN / inf. Tensors stay on their device; numpy arrays are shared, not copied,
-    when their layout allows it.
-    """
-    if isinstance(x, torch.Tensor):
-        t = x.detach()
-    else:
-        arr = np.asarray(x)
-        if arr.dtype.kind not in "biuf":
-            raise ValueError(f"{name} must hold numbers; got dtype {arr.dtype}.")
-        if not arr.dtype.isnative:
-            arr = arr.astype(arr.dtype.newbyteorder("="))
-        if not arr.flags.writeable or not arr.flags.c_contiguous:
-            arr = np.array(arr, order="C", copy=True)
-        t = torch.from_numpy(arr)
-    if t.dtype not in (torch.float32, torch.float64):
-        t = t.to(torch.float32)
-    if t.ndim != ndim:
-        expected = "(n_samples, n_features)" if ndim == 2 else "(n_samples,)"
-        raise ValueError(
-            f"{name} must be a {ndim}-D array of shape {expected}; got shape {tuple(t.shape)}."
-        )
-    if t.shape[0] == 0:
-        raise ValueError(f"{name} has no samples (shape {tuple(t.shape)}).")
-    # cheap test first: a NaN or inf anywhere makes the sum non-finite
-    if not bool(torch.isfinite(t.sum())) and not bool(torch.isfinite(t).all()):
-        raise ValueError(f"{name} contains NaN or infinite values.")
-    return t
-
-
-def _as_numpy(x: ArrayLike, *, name: str, ndim: int = 2) -> np.ndarray:
-    """``x`` as a finite floating numpy array with ``ndim`` dimensions (see ``_as_tensor``)."""
-    return _as_tensor(x, name=name, ndim=ndim).cpu().numpy()
-
-
-def _normalize_rows(z: torch.Tensor) -> torch.Tensor:
-    """Rows divided by their L2 norm (an all-zero row stays zero)."""
-    return torch.nn.functional.normalize(z, p=2.0, dim=1, eps=1e-12)
-
-
-def _subset_indices(n: int, m: int, seed: int) -> np.ndarray:
-    """``m`` distinct indices out of ``range(n)``, sorted, from ``default_rng(seed)``."""
-    rng = np.random.default_rng(seed)
-    return np.sort(rng.choice(n, size=m, replace=False))
 
 
 def _logsumexp(values: list[float]) -> float:

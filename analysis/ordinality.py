@@ -24,8 +24,9 @@ import torch
 from scipy.spatial.distance import pdist
 from scipy.stats import spearmanr
 
-from analysis.geometry import ArrayLike, _as_targets, _as_tensor, _normalize_rows, _subset_indices
-from analysis.projections import _nearest_neighbours
+from analysis._checks import _as_targets, _as_tensor, _normalize_rows, _subset_indices
+from analysis._knn import _nearest_neighbours
+from analysis.arrays import ArrayLike
 
 __all__ = [
     "distance_rank_correlation",

@@ -22,8 +22,9 @@ from sklearn.metrics import mean_absolute_error, r2_score
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from analysis.geometry import ArrayLike, _as_targets, _as_tensor
-from analysis.projections import _nearest_neighbours
+from analysis._checks import _as_targets, _as_tensor
+from analysis._knn import _nearest_neighbours
+from analysis.arrays import ArrayLike
 
 __all__ = [
     "knn_predict",

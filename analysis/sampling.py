@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis.arrays import ArrayLike, _as_targets
+from analysis._checks import _as_targets
+from analysis.arrays import ArrayLike
 
 __all__ = ["stratified_sample"]
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from analysis.geometry import ArrayLike, _as_tensor
-from analysis.projections import _nearest_neighbours
+from analysis._checks import _as_tensor
+from analysis._knn import _nearest_neighbours
+from analysis.arrays import ArrayLike
 
 __all__ = ["linear_cka", "knn_overlap"]
 

@@ -23,7 +23,8 @@ import math
 import numpy as np
 import torch
 
-from analysis.geometry import ArrayLike, _as_tensor
+from analysis._checks import _as_tensor
+from analysis.arrays import ArrayLike
 
 __all__ = [
     "SPECTRUM_FLOOR",

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.stats import spearmanr
 
-from analysis.arrays import ArrayLike, _as_targets
+from analysis._checks import _as_targets
+from analysis.arrays import ArrayLike
 
 __all__ = [
     "TauByClass",

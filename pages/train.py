@@ -15,9 +15,10 @@ from jobs import runner
 from jobs import store as stmod
 from jobs.teachers import check_teacher
 from trainers import registry
-from trainers.config import DISTILL_KINDS, RunConfig
+from trainers.config import RunConfig
 from trainers.presets import PRESETS, expand, get_preset, varied_fields
 from ui.data import STATUS_ICON, get_store, run_colours
+from ui.form import field_input, loss_option_inputs, loss_options_from_form, set_loss_options
 from ui.queue import chart_candidates, latest_with_history, split_queue
 from ui.text import md_escape, plot_escape
 from ui.widgets import SELECTED
@@ -45,6 +46,9 @@ LABELS = {"dataset": "Dataset", "encoder": "Encoder", "loss": "Loss", "epochs": 
           "task_weight": "Task weight", "distill_weight": "Distillation weight", "label_fraction": "Label fraction",
           "accum_steps": "Accumulation steps"}
 PER_RUN = "Set per run by the preset: see the table of runs below the form."
+DATASET_LABELS = {"n_samples": "Samples", "n_classes": "Classes", "data_dim": "Dimension",
+                  "imbalance_ratio": "Imbalance ratio (largest / smallest class, training split)",
+                  "few_samples": "Few samples (0 = all)"}
 
 
 def _apply_preset() -> None:
@@ -55,7 +59,7 @@ def _apply_preset() -> None:
         if f == "temperature" and v is None:
             v = registry.LOSSES[base["loss"]].temperature
         st.session_state[f"train_{f}"] = v if v is not None else ""
-    st.session_state["train_loss_options"] = dict(base.get("loss_options", {}))
+    set_loss_options(base["loss"], base.get("loss_options", {}))
     if "teacher" in p.configs[0]:  # a preset that says "no teacher" for its first run clears the picker
         st.session_state["train_teacher_label"] = "none"
     _apply_distill_preset(base)
@@ -72,7 +76,7 @@ def _apply_distill_preset(base: dict) -> None:
 def _form_values(teachers: dict[str, str]) -> dict:
     """The RunConfig fields the form shows (for a sweep: its first run, with the shared fields as edited)."""
     values = {f: st.session_state[f"train_{f}"] for f in FIELDS}
-    values["loss_options"] = st.session_state.get("train_loss_options", {})
+    values["loss_options"] = loss_options_from_form(values["loss"])
     values["teacher"] = teachers.get(st.session_state.get("train_teacher_label", "none"), "")
     values["distill"] = "" if st.session_state["train_distill"] == "none" else st.session_state["train_distill"]
     for f in ("task_weight", "distill_weight", "label_fraction"):
@@ -136,39 +140,29 @@ with left:
     loss = c2.selectbox("Loss", loss_opts, key="train_loss", on_change=_on_loss_change, **_per_run("loss"))
     st.caption(registry.LOSSES[loss].description)
 
+    multiview = ", ".join(n for n, s in registry.LOSSES.items() if s.multiview)
     c1, c2, c3 = st.columns(3)
-    c1.number_input("Epochs", min_value=1, max_value=2000, step=10, key="train_epochs", **_per_run("epochs"))
-    c2.number_input("Batch size", min_value=2, max_value=8192, step=32, key="train_batch_size", **_per_run("batch_size"))
-    c3.number_input("Temperature τ", min_value=0.001, max_value=100.0, step=0.05, format="%.3f", key="train_temperature",
-                    **_per_run("temperature"))
+    field_input(c1, "epochs", "Epochs", step=10, **_per_run("epochs"))
+    field_input(c2, "batch_size", "Batch size", step=32, **_per_run("batch_size"))
+    field_input(c3, "temperature", "Temperature τ", step=0.05, format="%.3f", **_per_run("temperature"))
     c1, c2, c3 = st.columns(3)
-    c1.number_input("Learning rate", min_value=1e-6, max_value=1.0, step=1e-4, format="%.5f", key="train_lr",
-                    **_per_run("lr"))
-    c2.number_input("Views", min_value=2, max_value=8, step=1, key="train_views",
-                    **_per_run("views", "More than 2 only for the multi-view losses (mv_infonce, mv_dhel, pairwise_nt_xent)."))
-    c3.number_input("Seed", min_value=0, max_value=2**31 - 1, step=1, key="train_seed", **_per_run("seed"))
+    field_input(c1, "lr", "Learning rate", step=1e-4, format="%.5f", **_per_run("lr"))
+    field_input(c2, "views", "Views", **_per_run("views", f"More than 2 only for the multi-view losses ({multiview})."))
+    field_input(c3, "seed", "Seed", **_per_run("seed"))
+    with st.expander(f"Options of {loss}"):
+        loss_option_inputs(st, loss, **({"disabled": True, "help": PER_RUN} if "loss_options" in varied else {}))
     with st.expander("Augmentation, model and dataset options"):
         c1, c2 = st.columns(2)
-        c1.slider("Augmentation strength", 0.0, 3.0, step=0.1, key="train_aug_strength", **_per_run("aug_strength"))
-        c2.number_input("Noise views ε (0 = off)", min_value=0.0, max_value=10.0, step=0.05, key="train_noise_eps",
-                        **_per_run("noise_eps"))
+        field_input(c1, "aug_strength", "Augmentation strength", step=0.1, **_per_run("aug_strength"))
+        field_input(c2, "noise_eps", "Noise views ε (0 = off)", step=0.05, **_per_run("noise_eps"))
         c1, c2, c3 = st.columns(3)
-        c1.number_input("Hidden width", min_value=2, max_value=4096, key="train_hidden_dim", **_per_run("hidden_dim"))
-        c2.number_input("Representation dim", min_value=2, max_value=4096, key="train_rep_dim", **_per_run("rep_dim"))
-        c3.number_input("Embedding dim", min_value=2, max_value=4096, key="train_proj_dim", **_per_run("proj_dim"))
-        if registry.DATASETS[ds].generated:
-            c1, c2, c3 = st.columns(3)
-            c1.number_input("Samples", min_value=100, max_value=200_000, step=500, key="train_n_samples",
-                            **_per_run("n_samples"))
-            if ds == "gmm_sphere":
-                c2.number_input("Classes", min_value=2, max_value=100, key="train_n_classes", **_per_run("n_classes"))
-                c3.number_input("Dimension", min_value=2, max_value=1024, key="train_data_dim", **_per_run("data_dim"))
-        if registry.DATASETS[ds].task == "classification":
-            st.number_input("Imbalance ratio (largest / smallest class, training split)", min_value=1.0, max_value=1000.0,
-                            key="train_imbalance_ratio", **_per_run("imbalance_ratio"))
-        else:
-            st.number_input("Few samples (0 = all)", min_value=0, max_value=100_000, key="train_few_samples",
-                            **_per_run("few_samples"))
+        field_input(c1, "hidden_dim", "Hidden width", **_per_run("hidden_dim"))
+        field_input(c2, "rep_dim", "Representation dim", **_per_run("rep_dim"))
+        field_input(c3, "proj_dim", "Embedding dim", **_per_run("proj_dim"))
+        shown = registry.DATASETS[ds].options  # the fields that shape this dataset, from its spec
+        cols = st.columns(max(1, len(shown)))
+        for col, f in zip(cols, shown, strict=False):
+            field_input(col, f, DATASET_LABELS[f], **_per_run(f))
     st.text_input("Run name (optional)", key="train_name", placeholder=f"{loss} on {ds}", **_per_run("name"))
     if "train_distill" not in st.session_state:  # sessions started before these widgets existed
         _apply_distill_preset({})
@@ -180,21 +174,20 @@ with left:
         c1.selectbox("Teacher run (distil from)", ["none", *teachers], key="train_teacher_label",
                      **_per_run("teacher", "A finished run of this store, trained on the same data. Presets that train "
                                 "their own teacher start their students when it has finished."))
-        c2.selectbox("Distillation loss", ["none", *[k for k in DISTILL_KINDS if k]], key="train_distill",
-                     **_per_run("distill", "kd: Hinton KD (T = 4) on class logits; feature / feature_cosine: MSE / cosine "
-                                "to the teacher's representation through a learned projection; similarity: in-batch "
-                                "similarity distributions; crd: contrastive (tau 0.07); rkd: distances and angles."))
+        kinds = registry.distillers_for_dataset(ds)
+        if st.session_state.get("train_distill") not in ("none", *kinds):
+            st.session_state["train_distill"] = "none"
+        c2.selectbox("Distillation loss", ["none", *kinds], key="train_distill",
+                     **_per_run("distill", "\n".join(f"- **{n}**: {registry.DISTILLERS[n].description}" for n in kinds)))
         c1, c2, c3, c4 = st.columns(4)
-        c1.number_input("Task weight", min_value=0.0, max_value=1000.0, step=0.1, key="train_task_weight",
-                        **_per_run("task_weight"))
-        c2.number_input("Distillation weight", min_value=0.0, max_value=1000.0, step=0.1, key="train_distill_weight",
-                        **_per_run("distill_weight"))
-        c3.number_input("Label fraction", min_value=0.01, max_value=1.0, step=0.05, key="train_label_fraction",
-                        **_per_run("label_fraction", "Fraction of training samples whose labels the task loss may use "
-                                   "(stratified, seeded)."))
-        c4.number_input("Accumulation steps", min_value=1, max_value=256, step=1, key="train_accum_steps",
-                        **_per_run("accum_steps", "Micro-batches per optimiser step: the effective batch is this times "
-                                   "the batch size."))
+        field_input(c1, "task_weight", "Task weight", step=0.1, **_per_run("task_weight"))
+        field_input(c2, "distill_weight", "Distillation weight", step=0.1, **_per_run("distill_weight"))
+        field_input(c3, "label_fraction", "Label fraction", step=0.05,
+                    **_per_run("label_fraction", "Fraction of training samples whose labels the task loss may use "
+                               "(stratified, seeded)."))
+        field_input(c4, "accum_steps", "Accumulation steps",
+                    **_per_run("accum_steps", "Micro-batches per optimiser step: the effective batch is this times "
+                               "the batch size."))
 
     if preset.is_sweep:
         n = len(preset.configs)

@@ -257,11 +257,9 @@ class RunConfig:
                     f"{where} leaves {min(sizes)} training samples in its smallest class (a fifth of each class, at "
                     f"least one sample, is held out for testing): use n_samples of at least {2 * c} or fewer classes"
                 )
-        elif ds == "jing_toy" and ratio > 1:
-            from trainers import data  # numpy, only for this case
-
-            sizes = [int((data.load(dataclasses.replace(self, imbalance_ratio=1.0)).y_train == k).sum()) for k in range(4)]
-            where = f"jing_toy with {self.n_samples} samples"
+        elif registry.DATASETS[ds].class_sizes and ratio > 1:  # generated: count them (numpy, only for this case)
+            sizes = registry.resolve(registry.DATASETS[ds].class_sizes)(dataclasses.replace(self, imbalance_ratio=1.0))
+            where = f"{ds} with {self.n_samples} samples"
         else:
             return
         n_max = max(sizes)

@@ -207,3 +207,10 @@ def load(cfg: RunConfig) -> DataSplit:
         images=images,
         noisy_dims=raw.noisy_dims,
     )
+
+
+def train_class_sizes(cfg: RunConfig) -> list[int]:
+    """The number of training samples of each class of ``cfg``'s dataset (the config's check
+    of a long-tail profile reads it for generated sets)."""
+    y = load(cfg).y_train
+    return np.bincount(y, minlength=int(y.max()) + 1).tolist()

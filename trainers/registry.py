@@ -46,6 +46,7 @@ class DatasetSpec:
     options: tuple[str, ...] = ()  # the config fields that shape this set (shown on the Train page)
     generated: bool = False  # generated from the options (a teacher must match them all)
     standardise: bool = True  # vectors: standardised with the training split's mean and sd
+    class_sizes: str = ""  # generated classification sets: "module:function", cfg -> training class sizes
 
 
 _LONG_TAIL = ("imbalance_ratio",)
@@ -59,7 +60,8 @@ DATASETS: dict[str, DatasetSpec] = {
                     ("n_samples", "n_classes", "data_dim", "imbalance_ratio"), generated=True, standardise=False),
         DatasetSpec("jing_toy", "Jing et al. toy: x ~ N(0, I_16), augmentation noise on the last 8 dims (collapses by "
                     "construction); label = quadrant of the first 2 dims", "classification", "vector",
-                    "trainers.data:jing_toy", ("n_samples", "imbalance_ratio"), generated=True, standardise=False),
+                    "trainers.data:jing_toy", ("n_samples", "imbalance_ratio"), generated=True, standardise=False,
+                    class_sizes="trainers.data:train_class_sizes"),
         DatasetSpec("wine", "scikit-learn wine: 178 samples, 13 features, 3 classes", "classification", "vector",
                     "trainers.data:wine", _LONG_TAIL),
         DatasetSpec("breast_cancer", "scikit-learn breast cancer: 569 samples, 30 features, 2 classes", "classification",

@@ -1,0 +1,84 @@
+"""Form widgets generated from the rules of the config and the registry's specs.
+
+A number field's bounds, kind and help come from its :class:`~trainers.options.Rule`
+(``trainers.config.NUMBERS`` for config fields, a loss spec's ``options`` for loss
+options), so the Train page never restates a bound, and a loss's options appear on the
+page as soon as its spec lists them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import streamlit as st
+
+from trainers import registry
+from trainers.config import NUMBERS
+from trainers.options import Rule
+
+
+def rule_help(rule: Rule, extra: str | None = None) -> str:
+    """A widget's help: what the rule accepts, its hint, then ``extra``."""
+    parts = [f"{rule.label[:1].upper()}{rule.label[1:]}: {rule.describe()}."]
+    if rule.hint:
+        parts.append(f"{rule.hint[:1].upper()}{rule.hint[1:]}.")
+    if extra:
+        parts.append(extra)
+    return " ".join(parts)
+
+
+def rule_input(where: Any, label: str, rule: Rule, *, key: str, help: str | None = None, **kw: Any) -> Any:
+    """A checkbox (bool rules) or a number input bounded by ``rule``; ``kw`` passes on
+    presentation (step, format, disabled)."""
+    if rule.kind == "bool":
+        return where.checkbox(label, key=key, help=rule_help(rule, help), disabled=kw.get("disabled", False))
+    if rule.kind == "int":
+        bounds = {"min_value": int(rule.lo), "max_value": int(rule.hi)}
+        kw.setdefault("step", 1)
+    else:
+        bounds = {"min_value": None if rule.lo_open else float(rule.lo), "max_value": float(rule.hi)}
+    return where.number_input(label, key=key, help=rule_help(rule, help), **bounds, **kw)
+
+
+def field_input(where: Any, field: str, label: str, *, key: str | None = None, help: str | None = None, **kw: Any) -> Any:
+    """The widget of the config field ``field`` (a rule of trainers.config.NUMBERS)."""
+    return rule_input(where, label, NUMBERS[field], key=key or f"train_{field}", help=help, **kw)
+
+
+def option_key(loss: str, option: str) -> str:
+    return f"train_option_{loss}_{option}"
+
+
+def set_loss_options(loss: str, options: Mapping[str, Any]) -> None:
+    """Fill the option widgets of ``loss`` with ``options``, the spec's defaults for the rest."""
+    for k, r in registry.LOSSES[loss].options.items():
+        v = options.get(k, r.default)
+        st.session_state[option_key(loss, k)] = v if r.kind != "float" or v is None else float(v)
+
+
+def loss_option_inputs(where: Any, loss: str, *, disabled: bool = False, help: str | None = None) -> None:
+    """One widget per option of ``loss`` (nothing for a loss without options)."""
+    spec = registry.LOSSES[loss]
+    if not spec.options:
+        where.caption(f"{loss} takes no options.")
+        return
+    cols = where.columns(min(3, len(spec.options)))
+    for i, (k, r) in enumerate(spec.options.items()):
+        if option_key(loss, k) not in st.session_state:
+            set_loss_options(loss, {})
+        extra = help if disabled else None
+        if r.default is None:
+            extra = " ".join(x for x in (extra, "Empty: the loss's own choice.") if x)
+        rule_input(cols[i % len(cols)], k, r, key=option_key(loss, k), help=extra, disabled=disabled,
+                   **({"format": "%g"} if r.kind == "float" else {}))
+
+
+def loss_options_from_form(loss: str) -> dict[str, Any]:
+    """The options of ``loss`` as the form holds them: those that differ from the spec's default."""
+    out = {}
+    for k, r in registry.LOSSES[loss].options.items():
+        v = st.session_state.get(option_key(loss, k), r.default)
+        if v is not None and v != r.default:
+            out[k] = int(v) if r.kind == "int" else bool(v) if r.kind == "bool" else float(v)
+    return out
