@@ -260,7 +260,9 @@ def _run(a: argparse.Namespace, store) -> int:
         runner.Scheduler(store, **kw).serve()
         return 0
     if a.cmd == "worker":
-        return runner.worker_main(store, a.run_id)
+        from jobs import worker
+
+        return worker.main(store, a.run_id)
     return 2
 
 

@@ -150,28 +150,6 @@ def record_failure(store: st.Store, run_id: str, e: BaseException) -> bool:
     return ok
 
 
-def worker_main(store: st.Store, run_id: str) -> int:
-    """The ``worker`` command: train a run (jobs.worker.run_worker), and record a failure
-    that the worker's own handler could not (a full disk fails its log and its mark too)."""
-    from jobs.worker import run_worker
-
-    try:
-        rc = run_worker(store, run_id)
-    except Exception as e:
-        _say(f"worker failed: {type(e).__name__}: {e}")
-        record_failure(store, run_id, e)
-        return 1
-    if rc != 0:  # run_worker marked it; name a full disk as such
-        try:
-            rec = store.get_run(run_id)
-            if rec.status == st.FAILED and ("StoreFull" in rec.reason or "No space left" in rec.reason
-                                            or "disk is full" in rec.reason):
-                store.update_run(run_id, reason=st.no_space_reason(store.root))
-        except (st.StoreError, KeyError):
-            pass
-    return rc
-
-
 # -- user actions -----------------------------------------------------------------------
 def submit(store: st.Store, config: RunConfig, *, start: bool = True) -> str:
     """Queue a run; make sure the scheduler will start it. Returns the run id."""

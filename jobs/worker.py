@@ -59,3 +59,26 @@ def run_worker(store: st.Store, run_id: str) -> int:
         return 1
     finally:
         log_f.close()
+
+
+def main(store: st.Store, run_id: str) -> int:
+    """The ``worker`` command: :func:`run_worker`, and a failure recorded that the worker's own
+    handler could not record (a full disk fails its log and its mark too)."""
+    try:
+        rc = run_worker(store, run_id)
+    except Exception as e:
+        try:  # a full disk must not turn a log line into a crash
+            print(f"worker failed: {type(e).__name__}: {e}", flush=True)
+        except OSError:
+            pass
+        runner.record_failure(store, run_id, e)
+        return 1
+    if rc != 0:  # run_worker marked it; name a full disk as such
+        try:
+            rec = store.get_run(run_id)
+            if rec.status == st.FAILED and ("StoreFull" in rec.reason or "No space left" in rec.reason
+                                            or "disk is full" in rec.reason):
+                store.update_run(run_id, reason=st.no_space_reason(store.root))
+        except (st.StoreError, KeyError):
+            pass
+    return rc

@@ -6,9 +6,7 @@ import json
 import secrets
 import time
 
-import numpy as np
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from jobs import runner
@@ -19,8 +17,8 @@ from trainers.config import RunConfig
 from trainers.presets import PRESETS, expand, get_preset, varied_fields
 from ui.data import STATUS_ICON, get_store, run_colours
 from ui.form import field_input, loss_option_inputs, loss_options_from_form, set_loss_options
-from ui.queue import chart_candidates, latest_with_history, split_queue
-from ui.text import md_escape, plot_escape
+from ui.queue import chart_candidates, latest_with_history, loss_figure, split_queue
+from ui.text import md_escape
 from ui.widgets import SELECTED
 
 store = get_store()
@@ -315,7 +313,7 @@ def _queued_list(queued: list[stmod.RunRecord], active_ids: set[str]) -> None:
 
 def _loss_chart(runs: list[stmod.RunRecord], running: list[stmod.RunRecord]) -> None:
     """The loss curve of a running run (pick which when several run), else of the latest run that has one."""
-    hist: dict[str, dict[str, np.ndarray]] = {}
+    hist: dict[str, dict] = {}
 
     def has_history(run_id: str) -> bool:
         if run_id not in hist:
@@ -333,17 +331,7 @@ def _loss_chart(runs: list[stmod.RunRecord], running: list[stmod.RunRecord]) -> 
         follow = live[0] if live else latest_with_history(runs, has_history)
     if follow is None:
         return
-    h = hist[follow.id]
-    ends = h["epoch"] == np.round(h["epoch"])  # epoch means; the rest are points within an epoch
-    fig = go.Figure()
-    if (~ends).any():
-        fig.add_trace(go.Scatter(x=h["epoch"][~ends], y=h["loss"][~ends], mode="markers", name="within epoch",
-                                 marker={"size": 4, "color": "rgba(120,120,120,0.45)"}))
-    fig.add_trace(go.Scatter(x=h["epoch"][ends], y=h["loss"][ends], mode="lines+markers", name="epoch mean",
-                             marker={"size": 4}, line={"color": run_colours(store, [follow]).get(follow.id)}))
-    fig.update_layout(title=f"Loss · {plot_escape(follow.name)} · {follow.status}", xaxis_title="epoch",
-                      yaxis_title="training loss", height=260, margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                      showlegend=bool((~ends).any()))
+    fig = loss_figure(hist[follow.id], follow, run_colours(store, [follow]).get(follow.id))
     st.plotly_chart(fig, width="stretch", key="train_loss_chart")
 
 

@@ -172,3 +172,50 @@ def test_the_form_keeps_its_edits_while_a_person_visits_other_pages(tmp_path, mo
     assert not at.exception
     assert at.number_input(key="train_epochs").value == 33
     assert at.selectbox(key="train_loss").value == "dcl"
+
+
+def _launch(at) -> None:
+    [b for b in at.button if b.label.startswith(":material/rocket_launch: Train")][0].click().run()
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_loss_options_come_from_the_spec_and_reach_the_run(lab):
+    """The options of the chosen loss are widgets with the spec's bounds and defaults; a changed
+    one goes into the run's config, an untouched one stays the loss's default (not written)."""
+    from trainers import registry
+
+    at = open_page()
+    at.selectbox(key="train_dataset").set_value("diabetes").run()
+    at.selectbox(key="train_loss").set_value("supremix").run()
+    spec = registry.LOSSES["supremix"]
+    window = at.number_input(key="train_option_supremix_window")
+    assert window.value == spec.options["window"].default
+    assert window.max == spec.options["window"].hi
+    assert at.checkbox(key="train_option_supremix_distance_weight").value is True
+    window.set_value(1.5).run()
+    at.number_input(key="train_epochs").set_value(2).run()
+    _launch(at)
+    (run,) = lab.list_runs()
+    assert run.config["loss"] == "supremix" and run.config["loss_options"] == {"window": 1.5}
+    # a loss without options says so; switching back keeps the other loss's edits apart
+    at.selectbox(key="train_loss").set_value("rnc").run()
+    assert any("rnc takes no options" in c.value for c in at.caption)
+
+
+def test_bounds_and_dataset_fields_come_from_the_rules(lab):
+    from trainers import registry
+    from trainers.config import NUMBERS
+
+    at = open_page()
+    assert at.number_input(key="train_batch_size").max == NUMBERS["batch_size"].hi
+    assert at.number_input(key="train_epochs").min == NUMBERS["epochs"].lo
+    for ds in ("gmm_sphere", "diabetes", "digits"):
+        at.selectbox(key="train_dataset").set_value(ds).run()
+        shown = {w.key[len("train_"):] for w in at.number_input if w.key.startswith("train_")}
+        dataset_fields = {"n_samples", "n_classes", "data_dim", "imbalance_ratio", "few_samples"}
+        assert shown & dataset_fields == set(registry.DATASETS[ds].options), ds
+    # distillation kinds offered for the dataset: kd needs classes
+    at.selectbox(key="train_dataset").set_value("diabetes").run()
+    assert "kd" not in at.selectbox(key="train_distill").options
+    at.selectbox(key="train_dataset").set_value("digits").run()
+    assert "kd" in at.selectbox(key="train_distill").options

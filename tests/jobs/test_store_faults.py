@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jobs import runner
+from jobs import runner, worker
 from jobs import store as st
 from tests.conftest import FAST, kill_store_processes, wait_for
 from trainers.config import RunConfig
@@ -97,7 +97,7 @@ def test_worker_out_of_space_marks_its_run_with_that_reason(store, monkeypatch):
         raise st.StoreFull(store.root)
 
     monkeypatch.setattr(train_mod, "train_run", full)
-    assert runner.worker_main(store, rid) == 1
+    assert worker.main(store, rid) == 1
     rec = store.get_run(rid)
     assert rec.status == st.FAILED
     assert rec.reason.startswith("no space left on the store's disk (") and "MB free)" in rec.reason
@@ -113,7 +113,7 @@ def test_worker_that_cannot_mark_itself_leaves_the_reason_to_reap(store, monkeyp
     with monkeypatch.context() as m:  # every write fails, the worker's own handler included
         m.setattr(st.Store, "update_run", full)
         m.setattr(st.Store, "transition", full)
-        assert runner.worker_main(store, rid) == 1
+        assert worker.main(store, rid) == 1
     assert store.get_run(rid).status == st.RUNNING
     assert (store.run_dir(rid) / st.NO_SPACE_MARKER).exists()
     store.update_run(rid, pid=_dead_pid())  # the worker has exited
