@@ -3,7 +3,7 @@ find its plotly chart on the Alignment & Uniformity page. Saves screenshots."""
 
 from __future__ import annotations
 
-import shutil
+import re
 
 from tests.app.browser import SHOTS, needs_chromium
 
@@ -30,12 +30,14 @@ def test_launch_run_and_see_alignment_uniformity(app_server, page):
     page.screenshot(path=str(SHOTS / "alignment_uniformity.png"))
     assert page.locator(".scatterlayer .trace").count() >= 1
     assert page.get_by_text("uniformity (lower = more uniform)").count() >= 1
-    # the map page shows the run too (PCA first, UMAP once the scheduler has it)
+    # the map page shows the run too (PCA first, UMAP once the scheduler has it): every digit a point
     page.get_by_test_id("stSidebarNav").get_by_role("link", name="Embedding Map").click()
-    page.get_by_test_id("stPlotlyChart").first.wait_for(timeout=60_000)
+    title = page.locator(".gtitle", has_text=re.compile(r"^(PCA|UMAP) of the embedding · .+ · epoch \d+$")).first
+    title.wait_for(timeout=60_000)
     page.wait_for_timeout(1500)
     page.screenshot(path=str(SHOTS / "embedding_map.png"))
-    assert shutil.which("chromium")
+    chart = page.get_by_test_id("stPlotlyChart").filter(has=title)
+    assert chart.locator(".scatterlayer .point").count() == 1797
 
 
 def test_runs_survive_a_restart_of_the_app(app_server, page):
@@ -46,7 +48,7 @@ def test_runs_survive_a_restart_of_the_app(app_server, page):
 
     url = app_server.start()
     page.goto(url)
-    epochs = page.get_by_label("Epochs")
+    epochs = page.get_by_label("Epochs", exact=True)  # not its help button, "Help for Epochs"
     epochs.fill("12")
     epochs.press("Enter")
     page.wait_for_timeout(1000)

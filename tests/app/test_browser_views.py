@@ -73,7 +73,7 @@ def test_views_opened_mid_run_show_the_last_epoch(lab, browser):
             views[path] = page
         assert s.get_run(rid).status == "running" and s.snapshots(rid)[-1].epoch < EPOCHS
         # on the map, pick the finished run and then the training one again through the picker
-        # (a choice made there must survive the run's end: it used to turn into the run's label)
+        # (a choice made there survives the run's end: the URL keeps the run's id, not its label)
         emap = views["embedding_map"]
         emap.bring_to_front()  # a background tab runs its timers late
         for rec in (s.get_run(first), s.get_run(rid)):

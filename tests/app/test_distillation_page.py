@@ -96,7 +96,6 @@ def test_teacher_and_student_side_by_side(lab):
     got = {t["name"]: _arr(t["y"]) for t in cka["data"]}
     np.testing.assert_allclose(got["linear CKA"], [x.metrics["cka_teacher"] for x in snaps], rtol=1e-6)
     np.testing.assert_allclose(got["shared 10-NN fraction"], [x.metrics["knn_overlap_teacher"] for x in snaps], rtol=1e-6)
-    assert all(0 <= v <= 1 for v in got["linear CKA"])
     # the table: teacher, both students distilled from it, the same student trained alone
     table = at.dataframe[0].value
     assert list(table["role"]) == ["teacher", "distilled", "distilled", "trained alone"]
@@ -106,7 +105,6 @@ def test_teacher_and_student_side_by_side(lab):
     assert row["CKA to teacher"] == pytest.approx(s.get_run(ids["kd"]).metrics["cka_teacher"])
     alone = table.set_index("role").loc["trained alone"]
     assert alone["linear (labelled only)"] == pytest.approx(s.get_run(ids["alone"]).metrics["linear_accuracy_labelled"])
-    assert 0 < alone["linear (labelled only)"] <= 1
     teacher_row = table.set_index("role").loc["teacher"]  # no own head, no teacher: missing numbers
     assert np.isnan(teacher_row["own classifier"]) and np.isnan(teacher_row["CKA to teacher"])
     assert teacher_row["kNN acc"] == pytest.approx(s.get_run(ids["teacher"]).metrics["knn_accuracy"])

@@ -140,9 +140,13 @@ def test_temperature_page_long_tail(lab):
     bars = _fig(at, "temp_class_acc")
     assert [t["name"] for t in bars["data"]] == ["iSogCLR · isogclr long tail", "global τ · sogclr long tail"]
     assert list(bars["data"][0]["x"]) == [t["name"] for t in box["data"]]
-    for t in bars["data"]:
-        acc = _arr(t["y"])
-        assert len(acc) == 6 and np.all((acc >= 0) & (acc <= 1))
+    for t, rid in zip(bars["data"], (ids["iso"], ids["sog"]), strict=True):
+        # per class (most frequent first): the share of its held-out samples the kNN probe got right
+        a = s.load_snapshot(rid, 3)
+        hit = a["knn_hit"].astype(np.float64)  # 1 / 0 per held-out sample the probe classified, else NaN
+        held_out = a["is_test"] & np.isfinite(hit)
+        want = [hit[held_out & (a["y"] == c)].mean() for c in classes]
+        np.testing.assert_allclose(_arr(t["y"]), want, rtol=1e-9)
     assert not at.get("plotly_chart") or "temp_extremes" not in str([c.proto.id for c in at.get("plotly_chart")])
 
 

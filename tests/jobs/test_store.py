@@ -70,8 +70,6 @@ def test_wal_mode_and_env_override(tmp_path, monkeypatch):
 
 
 def test_store_files_refuse_pickles(store, tmp_path):
-    import pickle
-
     rid = store.create_run(RunConfig())
     bad = store.run_dir(rid) / "snapshots" / "epoch_00000.npz"
     bad.parent.mkdir(parents=True, exist_ok=True)
@@ -81,4 +79,3 @@ def test_store_files_refuse_pickles(store, tmp_path):
                   (rid, 0, 0, 0.0, "snapshots/epoch_00000.npz", "{}"))
     with pytest.raises(st.StoreDamaged, match="allow_pickle"):
         store.load_snapshot(rid, 0)
-    assert pickle  # imported to make the intent explicit

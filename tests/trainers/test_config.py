@@ -68,7 +68,7 @@ NAN, INF = float("nan"), float("inf")
 @pytest.mark.parametrize(
     "given, field, fragment",
     [
-        # values of the wrong JSON type, which used to raise TypeError / AttributeError
+        # values of the wrong JSON type: a ConfigError that names the field, never a TypeError or AttributeError
         ([{"loss": "dcl"}], "configuration", "must be a JSON object of fields"),
         ("dcl", "configuration", "got \"dcl\" (text)"),
         (None, "configuration", "got null"),

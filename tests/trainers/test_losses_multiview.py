@@ -175,12 +175,35 @@ def test_loss_falls_with_adam(fn):
     assert losses[-1] < losses[0] - 0.05
 
 
+def _largest_saved_for_backward(fn, views: torch.Tensor) -> tuple[torch.Tensor, int]:
+    """The loss and the element count of the largest tensor autograd keeps for its backward pass."""
+    sizes = []
+
+    def keep(t: torch.Tensor) -> torch.Tensor:
+        sizes.append(t.numel())
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(keep, lambda t: t):
+        loss = fn(views, temperature=0.1)
+    return loss, max(sizes)
+
+
 def test_mv_dhel_does_not_build_the_full_matrix():
-    """Cost O(M^2 V): large M with many views runs quickly and the gradient is finite."""
-    views = torch.randn(6, 1024, 32, requires_grad=True)
-    loss = mv_dhel(views, temperature=0.1)
+    """Memory O(V M^2): the V same-view M x M similarity matrices, never the VM x VM matrix of
+    all rows (a loss over all rows keeps that one, as the probe sees below). The gradient is finite."""
+    v, m = 6, 1024
+    views = torch.randn(v, m, 32, requires_grad=True)
+    loss, largest = _largest_saved_for_backward(mv_dhel, views)
+    assert largest <= v * m * m
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(views.grad).all()
+
+    def over_all_rows(x: torch.Tensor, temperature: float) -> torch.Tensor:
+        flat = torch.nn.functional.normalize(x.reshape(-1, x.shape[-1]), dim=1)  # (VM, D)
+        return torch.logsumexp(flat @ flat.T / temperature, dim=1).mean()
+
+    _, full = _largest_saved_for_backward(over_all_rows, views)
+    assert full == (v * m) ** 2 > v * m * m
 
 
 def test_bad_shapes_raise():

@@ -14,7 +14,7 @@ import torch
 from jobs import store as st
 from jobs.cli import main as cli_main
 from tests.conftest import FAST
-from trainers import config, registry
+from trainers import registry
 from trainers.config import ConfigError, RunConfig
 from trainers.objectives import build_objective
 from trainers.train import setup, train_run
@@ -124,7 +124,10 @@ def test_needs_task_and_distiller_rules_come_from_the_specs():
         RunConfig(loss="cross_entropy", dataset="diabetes")
     with pytest.raises(ConfigError, match="kd distils class probabilities"):
         RunConfig(dataset="diabetes", loss="rnc", teacher="x", distill="kd")
-    assert config.DISTILL_KINDS == ("", *registry.DISTILLERS)
+    for kind in registry.DISTILLERS:  # every registry kind is accepted, a kind it lacks is refused with the list
+        assert RunConfig(teacher="x", distill=kind).distill == kind
+    with pytest.raises(ConfigError, match="unknown distillation loss 'fitnet'; known: .*'rkd'"):
+        RunConfig(teacher="x", distill="fitnet")
     assert "kd" not in registry.distillers_for_dataset("diabetes") and "kd" in registry.distillers_for_dataset("digits")
     assert "cross_entropy" not in registry.losses_for_dataset("diabetes")
     assert "rnc" not in registry.losses_for_dataset("digits") and "rnc" in registry.losses_for_dataset("diabetes")

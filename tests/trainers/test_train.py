@@ -6,7 +6,7 @@ import pytest
 
 from jobs import store as st
 from tests.conftest import FAST
-from trainers import objectives
+from trainers import data, objectives
 from trainers.config import RunConfig
 from trainers.train import train_run
 
@@ -25,7 +25,11 @@ def test_train_run_writes_snapshots_metrics_and_history(store):
     snap = store.load_snapshot(rid, 4)
     n = 1797
     assert snap["emb"].shape == (n, 16) and snap["rep"].shape == (n, 32)
-    assert snap["is_test"].sum() == len(snap["y"]) - (~snap["is_test"]).sum()
+    # the held-out rows are the dataset's fixed test split, the others its training split
+    split = data.load(cfg)
+    np.testing.assert_array_equal(snap["index"][snap["is_test"]], split.index_test)
+    np.testing.assert_array_equal(snap["index"][~snap["is_test"]], split.index_train)
+    np.testing.assert_array_equal(snap["y"][snap["is_test"]], split.y_test)
     assert snap["spectrum_emb"].shape == (16,) and np.all(np.diff(snap["spectrum_emb"]) <= 0)
     m0, m4 = store.snapshots(rid)[0].metrics, store.snapshots(rid)[-1].metrics
     for k in ("knn_accuracy", "linear_accuracy", "alignment", "uniformity", "rankme"):
