@@ -3,6 +3,7 @@
     python -m trainers train --dataset digits --loss nt_xent --epochs 50 --json
     python -m trainers list | cancel RUN | resume RUN [--from-scratch] | delete RUN
     python -m trainers doctor [--repair] [--json]
+    python -m trainers export RUN [--epoch E] --format {parquet,csv,npy,tensorboard,mlflow} --out DIR
 
 A store problem (full disk, read-only or damaged store) exits with status 1 and one
 message that says what to do; a bad flag or run id exits with status 2.
@@ -102,7 +103,7 @@ def _config_from_args(a: argparse.Namespace) -> RunConfig:
     return RunConfig.from_dict(d)
 
 
-PUBLIC_COMMANDS = ("train", "list", "cancel", "resume", "delete", "doctor", "scheduler")
+PUBLIC_COMMANDS = ("train", "list", "cancel", "resume", "delete", "doctor", "export", "scheduler")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -130,6 +131,9 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--repair", action="store_true", help="rebuild a damaged database, index or remove unknown run folders, "
                    "drop damaged snapshots, remove leftover temporary files")
     d.add_argument("--json", action="store_true", help="print the findings as one JSON object")
+    from jobs.export import add_export_parser
+
+    add_export_parser(sub)
     sc = sub.add_parser("scheduler", help="run the scheduler (started on demand by the app)")
     sc.add_argument("--store", dest="sched_store")
     sc.add_argument("--idle-exit", type=float, default=None)
@@ -255,6 +259,10 @@ def _run(a: argparse.Namespace, store) -> int:
             return 2
         runner.wake_scheduler(store)
         return 0
+    if a.cmd == "export":
+        from jobs.export import run_export
+
+        return run_export(a, store)
     if a.cmd == "scheduler":
         kw = {} if a.idle_exit is None else {"idle_exit": a.idle_exit}
         runner.Scheduler(store, **kw).serve()
