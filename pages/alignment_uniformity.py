@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import plotly.graph_objects as go
 import streamlit as st
 
-from analysis.bounds import uniformity_optimum
 from ui.data import get_store, metrics_over_epochs, run_colours
-from ui.text import plot_escape
+from ui.figures import au_paths_figure
+from ui.tables import alignment_uniformity_rows
 from ui.widgets import explain, pick_runs, rerun_on_new_snapshots
 
 store = get_store()
@@ -33,31 +32,10 @@ def view() -> None:
         return
     rerun_on_new_snapshots(store, runs)
     colours = run_colours(store, runs)
-    fig = go.Figure()
-    n_eval = []
-    rows = []
-    for r in runs:
-        df = metrics_over_epochs(store, r.id)
-        if df.empty or "uniformity" not in df:
-            continue
-        n_eval += [int(v) for v in df.get("n_eval", []) if v == v]
-        fig.add_trace(go.Scatter(
-            x=df["uniformity"], y=df["alignment"], mode="lines+markers+text", name=plot_escape(r.name),
-            text=[f"{int(e)}" for e in df["epoch"]], textposition="top center", textfont={"size": 9},
-            customdata=df["epoch"], hovertemplate="epoch %{customdata}<br>uniformity %{x:.3f}<br>alignment %{y:.3f}<extra>%{fullData.name}</extra>",
-            marker={"size": 8, "color": colours.get(r.id)}, line={"color": colours.get(r.id)},
-        ))
-        last = df.iloc[-1]
-        rows.append({"run": r.name, "epoch": int(last["epoch"]), "alignment": last["alignment"], "uniformity": last["uniformity"],
-                     "kNN acc": last.get("knn_accuracy")})
-    opt = uniformity_optimum(max(n_eval) if n_eval else 1000)
-    fig.add_vline(x=opt, line_dash="dash", line_color="gray", annotation_text="uniformity optimum (−2t·n/(n−1))",
-                  annotation_position="top right")
-    fig.update_yaxes(rangemode="tozero")
-    fig.update_layout(xaxis_title="uniformity (lower = more uniform)", yaxis_title="alignment (lower = better aligned)",
-                      height=520, legend={"orientation": "h", "y": -0.2}, margin={"t": 30}, showlegend=True)
-    st.plotly_chart(fig, width="stretch", key="au_chart")
+    frames = {r.id: metrics_over_epochs(store, r.id) for r in runs}
+    st.plotly_chart(au_paths_figure(runs, frames, colours), width="stretch", key="au_chart")
     st.caption("Numbers on the points are epochs (0 = before training). Runs share the axes.")
+    rows = alignment_uniformity_rows(runs, frames)
     if rows:
         st.dataframe(rows, hide_index=True, width="stretch")
 

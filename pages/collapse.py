@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
+from ui.collapse_views import SPACES, rank_figure
 from ui.data import (
     get_store,
     metrics_over_epochs,
@@ -14,7 +13,7 @@ from ui.data import (
     snapshot_at_or_before,
     snapshots,
 )
-from ui.text import plot_escape
+from ui.figures import spectrum_figure
 from ui.widgets import epoch_slider, explain, pick_runs, rerun_on_new_snapshots
 
 store = get_store()
@@ -37,38 +36,16 @@ runs = pick_runs(store, "dc_runs")
 if runs:
     rerun_on_new_snapshots(store, runs)
     colours = run_colours(store, runs)
-    space = st.radio("Space", ["embedding (projector output)", "representation (encoder output)"], horizontal=True,
-                     key="dc_space")
-    key = "emb" if space.startswith("embedding") else "rep"
+    space = st.radio("Space", list(SPACES), horizontal=True, key="dc_space")
+    key = SPACES[space]
     all_epochs = sorted({s["epoch"] for r in runs for s in snapshots(store, r.id)})
     epoch = epoch_slider("Epoch", all_epochs, key="dc_epoch")
-    fig = go.Figure()
-    for r in runs:
-        snap = snapshot_at_or_before(store, r.id, epoch)
-        e = snap["epoch"]
-        arr = snapshot_arrays(store, r.id, e, snap["created"])
-        lam = arr[f"spectrum_{key}"]
-        fig.add_trace(go.Scatter(x=np.arange(1, len(lam) + 1), y=lam, mode="lines+markers", marker={"size": 4},
-                                 line={"color": colours.get(r.id)}, name=plot_escape(f"{r.name} (epoch {e})")))
-    fig.update_layout(yaxis_type="log", yaxis_dtick=1, yaxis_exponentformat="power", xaxis_title="rank k", yaxis_title="eigenvalue λ_k (log scale)",
-                      height=430, legend={"orientation": "h", "y": -0.25}, margin={"t": 30},
-                      title=f"Covariance spectrum · {space}")
-    st.plotly_chart(fig, width="stretch", key="dc_spectrum")
+    snaps = {r.id: snapshot_at_or_before(store, r.id, epoch) for r in runs}
+    spectra = {rid: snapshot_arrays(store, rid, s["epoch"], s["created"])[f"spectrum_{key}"] for rid, s in snaps.items()}
+    epochs = {rid: s["epoch"] for rid, s in snaps.items()}
+    st.plotly_chart(spectrum_figure(runs, spectra, epochs, colours, title=f"Covariance spectrum · {space}"),
+                    width="stretch", key="dc_spectrum")
 
-    fig2 = go.Figure()
-    for r in runs:
-        df = metrics_over_epochs(store, r.id)
-        if df.empty:
-            continue
-        col = "rankme" if key == "rep" else "rankme_emb"
-        fig2.add_trace(go.Scatter(x=df["epoch"], y=df[col], mode="lines+markers",
-                                  line={"color": colours.get(r.id)}, name=plot_escape(f"{r.name} · RankMe")))
-        ecol = f"erank_cov_{key}"
-        if ecol in df:
-            fig2.add_trace(go.Scatter(x=df["epoch"], y=df[ecol], mode="lines",
-                                      line={"dash": "dot", "color": colours.get(r.id)},
-                                      name=plot_escape(f"{r.name} · effective rank (covariance)")))
-    fig2.update_layout(xaxis_title="epoch", yaxis_title="effective rank", height=360, margin={"t": 30},
-                       legend={"orientation": "h", "y": -0.3}, title="Effective rank over epochs")
-    st.plotly_chart(fig2, width="stretch", key="dc_rank")
+    frames = {r.id: metrics_over_epochs(store, r.id) for r in runs}
+    st.plotly_chart(rank_figure(runs, frames, colours, key), width="stretch", key="dc_rank")
     st.caption("Solid: RankMe (raw matrix). Dotted: exp-entropy of the centred covariance eigenvalues, a different number.")

@@ -8,6 +8,7 @@ import streamlit as st
 
 from jobs import store as stmod
 from ui.data import get_store, runs_frame
+from ui.runs_views import log_tail, merge_selection, metrics_table
 from ui.text import md_escape
 from ui.widgets import rerun_on_new_snapshots, selected_runs, set_selected_runs, sync_url
 
@@ -55,10 +56,7 @@ edited = st.data_editor(
 )
 chosen = edited.loc[edited["select"], "id"].tolist()
 if set(chosen) != selected:
-    # keep the order of the earlier choice, new ticks at the end; runs hidden by the group filter stay chosen
-    before = selected_runs()
-    hidden = [i for i in before if i not in set(edited["id"])]
-    set_selected_runs([i for i in before if i in chosen] + [i for i in chosen if i not in before] + hidden)
+    set_selected_runs(merge_selection(selected_runs(), chosen, edited["id"].tolist()))
 else:
     sync_url()
 st.caption(f"{len(selected_runs())} run(s) selected for the views (kept in the page address: bookmark it or send it).")
@@ -76,12 +74,10 @@ with c1:
 with c2:
     st.markdown("**Latest metrics (held-out split)**")
     if rec.metrics:
-        st.dataframe({"metric": list(rec.metrics), "value": [f"{v:.4g}" if isinstance(v, float) else str(v)
-                                                           for v in rec.metrics.values()]}, hide_index=True,
-                     width="stretch")
+        st.dataframe(metrics_table(rec.metrics), hide_index=True, width="stretch")
     else:
         st.caption("no snapshot yet")
     log = store.log_path(rec.id)
     if log.exists():
         with st.expander("Worker log (last lines)"):
-            st.code("".join(log.read_text(errors="replace").splitlines(keepends=True)[-30:]) or "(empty)")
+            st.code(log_tail(log))

@@ -16,6 +16,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from analysis.sampling import stratified_sample
+from jobs import store as stmod
 
 MAX_SVG_POINTS = 10_000
 
@@ -59,6 +60,23 @@ def plot_rows(labels: np.ndarray, coords: np.ndarray | None = None, *, limit: in
     note = "; ".join(parts) + "." if parts else ""
     scatter = go.Scattergl if n > limit else go.Scatter
     return PointRows(rows=rows, scatter=scatter, note=note, total=n)
+
+
+@dataclass(frozen=True)
+class MapCoords:
+    coords: np.ndarray  # (N, 2), NaN rows where a UMAP map covers only a sample
+    method: str  # the map drawn: "UMAP", or "PCA" (asked for, or while the UMAP map is computed)
+
+
+def map_coords(store: stmod.Store, run_id: str, epoch: int, space: str, method: str,
+               arrays: dict[str, np.ndarray]) -> MapCoords:
+    """The 2-D map of a snapshot (``arrays``: ``ui.data.snapshot_arrays``) in ``space`` ("emb"
+    or "rep"): the worker's UMAP map when ``method`` is "UMAP" and it is computed, else the
+    PCA stored with the snapshot."""
+    xy = store.projection(run_id, epoch, space, "umap") if method == "UMAP" else None
+    if xy is not None:
+        return MapCoords(xy, "UMAP")
+    return MapCoords(arrays[f"pca_{space}"], "PCA")
 
 
 def panel_notes(notes: list[tuple[str, str]], n_panels: int, *, what: str = "map") -> list[str]:

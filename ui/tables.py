@@ -1,14 +1,16 @@
-"""A table of final metrics, one row per run, with the best value of each column marked."""
+"""Tables of final metrics, one row per run: with the best value of each column marked, and the
+last alignment and uniformity of each run."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
 from analysis.compare import best_per_column, metric_goal
+from jobs import store as stmod
 
 BEST_STYLE = "font-weight: 700; background-color: rgba(46, 160, 67, 0.22)"
 
@@ -52,3 +54,17 @@ def best_marked_table(names: Sequence[str], metrics: Sequence[dict[str, Any]], c
     st.caption("Best value per column in **bold on green**" + (f" · higher is better: {', '.join(ups)}" if ups else "")
                + (f" · lower is better: {', '.join(downs)}" if downs else "") + ".")
     return df
+
+
+def alignment_uniformity_rows(runs: Sequence[stmod.RunRecord], frames: Mapping[str, pd.DataFrame]) -> list[dict[str, Any]]:
+    """One row per run that has alignment and uniformity (``frames``: run id -> metrics over
+    epochs): its last snapshot's epoch, alignment, uniformity and kNN accuracy."""
+    rows = []
+    for r in runs:
+        df = frames[r.id]
+        if df.empty or "uniformity" not in df:
+            continue
+        last = df.iloc[-1]
+        rows.append({"run": r.name, "epoch": int(last["epoch"]), "alignment": last["alignment"],
+                     "uniformity": last["uniformity"], "kNN acc": last.get("knn_accuracy")})
+    return rows
