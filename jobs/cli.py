@@ -3,6 +3,8 @@
     python -m trainers train --dataset digits --loss nt_xent --epochs 50 --json
     python -m trainers list | cancel RUN | resume RUN [--from-scratch] | delete RUN
     python -m trainers doctor [--repair] [--json]
+    python -m trainers import FILE [--labels FILE] [--label-column NAME] [--view2 FILE] [--json]
+    python -m trainers toy --loss nt_xent --temperature 0.5 --dim 3 --points 200 --steps 300 --json
     python -m trainers export RUN [--epoch E] --format {parquet,csv,npy,tensorboard,mlflow} --out DIR
 
 A store problem (full disk, read-only or damaged store) exits with status 1 and one
@@ -103,7 +105,7 @@ def _config_from_args(a: argparse.Namespace) -> RunConfig:
     return RunConfig.from_dict(d)
 
 
-PUBLIC_COMMANDS = ("train", "list", "cancel", "resume", "delete", "doctor", "export", "scheduler")
+PUBLIC_COMMANDS = ("train", "list", "cancel", "resume", "delete", "doctor", "import", "export", "toy", "scheduler")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -132,8 +134,12 @@ def main(argv: list[str] | None = None) -> int:
                    "drop damaged snapshots, remove leftover temporary files")
     d.add_argument("--json", action="store_true", help="print the findings as one JSON object")
     from jobs.export import add_export_parser
+    from jobs.importer import add_import_parser
+    from jobs.toy_cli import add_toy_parser
 
+    add_import_parser(sub)
     add_export_parser(sub)
+    add_toy_parser(sub)
     sc = sub.add_parser("scheduler", help="run the scheduler (started on demand by the app)")
     sc.add_argument("--store", dest="sched_store")
     sc.add_argument("--idle-exit", type=float, default=None)
@@ -144,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     from jobs import store as st
 
     root = a.store or getattr(a, "sched_store", None)
+    if a.cmd == "toy":  # the sphere playground: no store
+        from jobs.toy_cli import run_toy
+
+        return run_toy(a)
     if a.cmd == "doctor":
         return _doctor(root, repair=a.repair, as_json=a.json)
     try:
@@ -259,6 +269,10 @@ def _run(a: argparse.Namespace, store) -> int:
             return 2
         runner.wake_scheduler(store)
         return 0
+    if a.cmd == "import":
+        from jobs.importer import run_import
+
+        return run_import(a, store)
     if a.cmd == "export":
         from jobs.export import run_export
 

@@ -82,7 +82,7 @@ class ExportedSnapshot:
 
     run: st.RunRecord
     epoch: int
-    columns: dict[str, np.ndarray]  # 1-D, N each, in file order: index, label / target, split, maps, values
+    columns: dict[str, np.ndarray]  # 1-D, N each, rows by index: index, label / target, split, maps, values
     embedding: np.ndarray  # (N, D)
     representation: np.ndarray | None  # (N, R); None when the run has none (an imported embedding)
     target: str | None  # the column of the labels ("label") or targets ("target"); None: the run has neither
@@ -195,8 +195,12 @@ def read_snapshot(store: st.Store, run_id: str, epoch: int | None = None) -> Exp
         path = store.run_file(run_id, snap.file)
     except (st.StoreDamaged, ValueError):
         path = None
-    return ExportedSnapshot(run=rec, epoch=snap.epoch, columns=cols, embedding=emb,
-                            representation=rep,
+    # rows in the order of their index (the dataset's, or the imported file's), not the snapshot's
+    # training-split-first order: importing the export back gives the same rows, split and figures
+    order = np.argsort(cols["index"], kind="stable")
+    cols = {k: v[order] for k, v in cols.items()}
+    return ExportedSnapshot(run=rec, epoch=snap.epoch, columns=cols, embedding=emb[order],
+                            representation=None if rep is None else rep[order],
                             target=target, metrics=dict(snap.metrics), spectra=spectra, snapshot_file=path)
 
 

@@ -201,6 +201,9 @@ def resume(store: st.Store, run_id: str, *, start: bool = True, from_scratch: bo
     ``from_scratch``: resuming it would discard its history and snapshots. (A run stopped
     before its first epoch ended has nothing worth keeping and starts again.)"""
     rec = store.get_run(run_id)
+    if rec.imported:
+        raise ValueError(f"run {run_id} holds imported embeddings: there is no training to resume; import the file "
+                         "again (python -m trainers import FILE) to redo it")
     if rec.status not in st.RESUMABLE:
         raise ValueError(f"run {run_id} is {rec.status}; only {', '.join(st.RESUMABLE)} runs can be resumed")
     if not from_scratch and not store.checkpoint_path(run_id).exists():

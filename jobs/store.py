@@ -39,6 +39,7 @@ from urllib.parse import quote
 
 import numpy as np
 
+from trainers import registry
 from trainers.config import RunConfig
 from trainers.states import (  # noqa: F401
     ACTIVE,
@@ -138,7 +139,22 @@ class RunRecord:
 
     @property
     def progress(self) -> float:
+        if self.status == IMPORTED:  # embeddings made elsewhere: complete once imported
+            return 1.0
         return min(1.0, self.epoch / self.total_epochs) if self.total_epochs else 0.0
+
+    @property
+    def task(self) -> str:
+        """"classification", "regression" or "none": the task of the run's dataset (an imported
+        run states its own)."""
+        if self.config.get("task"):
+            return str(self.config["task"])
+        spec = registry.DATASETS.get(self.config.get("dataset", ""))
+        return spec.task if spec is not None else "none"
+
+    @property
+    def imported(self) -> bool:
+        return self.kind == "imported"
 
     @property
     def active(self) -> bool:
@@ -358,6 +374,34 @@ def atomic_save_npz(path: Path, arrays: dict[str, np.ndarray]) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def atomic_save_npz_streamed(path: Path, arrays: dict[str, np.ndarray]) -> str:
+    """Save ``arrays`` as an .npz atomically, written straight to a temporary file in the same
+    folder (numpy writes 16 MB at a time), fsynced, checksummed by reading it back, renamed;
+    return its sha256. A failed write leaves no temporary file; no space left raises :class:`StoreFull`."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with open(fd, "wb") as f:
+            np.savez(f, **arrays)
+            f.flush()
+            os.fsync(f.fileno())
+        digest = hashlib.sha256()
+        with open(tmp, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        os.replace(tmp, path)
+    except OSError as e:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+        if is_no_space(e):
+            raise StoreFull(path.parent) from e
+        raise
+    return digest.hexdigest()
+
+
 def load_npz(path: Path, skip: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
     """Every array of an .npz file but those named in ``skip`` (which are not read at all)."""
     with np.load(path, allow_pickle=False) as f:
@@ -562,6 +606,30 @@ class Store:
             raise
         return run_id
 
+    def create_imported_run(self, config: dict[str, Any], *, name: str, status: str = IMPORTED, group: str = "") -> str:
+        """Make the folder and row of a run of embeddings made elsewhere (``kind="imported"``):
+        ``config`` is a plain JSON-able dict (what was imported and how; no :class:`RunConfig`,
+        since nothing is trained here). On any failure neither folder nor row is left behind."""
+        if self.read_only:
+            raise StoreReadOnly(self.root)
+        text = json.dumps(config, ensure_ascii=False)
+        run_id = _new_run_id()
+        d = self.run_dir(run_id)
+        try:
+            d.mkdir(mode=0o700, parents=True)
+            atomic_write_bytes(d / "config.json", text.encode())
+            with self._tx() as c:
+                c.execute(
+                    "INSERT INTO runs (id, name, kind, grp, created, config, status, total_epochs) VALUES (?,?,?,?,?,?,?,?)",
+                    (run_id, name, "imported", group, time.time(), text, status, 0),
+                )
+        except BaseException as e:
+            shutil.rmtree(d, ignore_errors=True)
+            if isinstance(e, (sqlite3.Error, OSError)):
+                raise translate_error(e, self.root) from e
+            raise
+        return run_id
+
     def _record(self, row: sqlite3.Row) -> RunRecord:
         return RunRecord(
             id=row["id"],
@@ -716,6 +784,19 @@ class Store:
     def add_snapshot(self, run_id: str, epoch: int, step: int, arrays: dict[str, np.ndarray], metrics: dict[str, Any]) -> None:
         fname = f"snapshots/epoch_{epoch:05d}.npz"
         sha = atomic_save_npz(self.run_dir(run_id) / fname, arrays)
+        cols, vals = "run_id, epoch, step, created, file, metrics", [run_id, epoch, step, time.time(), fname, json.dumps(_jsonable(metrics))]
+        if self._has_sha:
+            cols, vals = cols + ", sha256", [*vals, sha]
+        with self._tx() as c:
+            c.execute(f"INSERT OR REPLACE INTO snapshots ({cols}) VALUES ({','.join('?' * len(vals))})", vals)
+
+    def add_snapshot_streamed(self, run_id: str, epoch: int, step: int, arrays: dict[str, np.ndarray],
+                              metrics: dict[str, Any]) -> None:
+        """:meth:`add_snapshot` for large arrays: the .npz goes straight to its temporary file (never
+        held whole in memory: :meth:`add_snapshot` holds it as bytes, 600 MB for an imported
+        100,000 x 768 matrix stored as ``rep`` and ``emb``), then the same checksum and row."""
+        fname = f"snapshots/epoch_{epoch:05d}.npz"
+        sha = atomic_save_npz_streamed(self.run_dir(run_id) / fname, arrays)
         cols, vals = "run_id, epoch, step, created, file, metrics", [run_id, epoch, step, time.time(), fname, json.dumps(_jsonable(metrics))]
         if self._has_sha:
             cols, vals = cols + ", sha256", [*vals, sha]
@@ -901,7 +982,9 @@ def _index_run_folder(store: Store, folder: Path) -> str:
     from trainers.config import ConfigError
 
     try:
-        cfg = RunConfig.from_dict(json.loads((folder / "config.json").read_text()))
+        raw = json.loads((folder / "config.json").read_text())
+        imported = isinstance(raw, dict) and raw.get("loss") == "imported"  # embeddings made elsewhere (jobs.importer)
+        cfg = None if imported else RunConfig.from_dict(raw)
     except (OSError, ValueError, TypeError, ConfigError) as e:
         raise StoreDamaged(f"its config.json cannot be read ({e})", run_id=folder.name) from None
     snaps = []
@@ -916,16 +999,23 @@ def _index_run_folder(store: Store, folder: Path) -> str:
             continue  # a damaged snapshot is not indexed
         snaps.append((int(m.group(1)), p, hashlib.sha256(data).hexdigest()))
     last = max((e for e, _, _ in snaps), default=0)
-    done = bool(snaps) and last >= cfg.epochs
-    status = FINISHED if done else FAILED
-    reason = ("re-indexed from its folder by `python -m trainers doctor --repair`: its loss history and metrics were lost"
-              + ("" if done else "; resume continues from its checkpoint"))
+    if cfg is None:  # an imported run: complete when it has its snapshots
+        status = IMPORTED if snaps else FAILED
+        reason = "re-indexed from its folder by `python -m trainers doctor --repair`: its metrics were lost"
+        row = (str(raw.get("name") or raw.get("source") or folder.name), "imported", str(raw.get("group") or ""),
+               json.dumps(raw, ensure_ascii=False), last)
+    else:
+        done = bool(snaps) and last >= cfg.epochs
+        status = FINISHED if done else FAILED
+        reason = ("re-indexed from its folder by `python -m trainers doctor --repair`: its loss history and metrics were "
+                  "lost" + ("" if done else "; resume continues from its checkpoint"))
+        row = (cfg.display_name, "trained", cfg.group, cfg.to_json(), cfg.epochs)
+    name, kind, group, config_json, total = row
     created = folder.stat().st_mtime
     with store._tx() as c:
         c.execute("INSERT INTO runs (id, name, kind, grp, created, config, status, reason, epoch, total_epochs, finished) "
                   "VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                  (folder.name, cfg.display_name, "trained", cfg.group, created, cfg.to_json(), status, reason,
-                   last, cfg.epochs, time.time()))
+                  (folder.name, name, kind, group, created, config_json, status, reason, last, total, time.time()))
         for epoch, p, sha in snaps:
             c.execute("INSERT INTO snapshots (run_id, epoch, step, created, file, metrics, sha256) VALUES (?,?,?,?,?,?,?)",
                       (folder.name, epoch, 0, p.stat().st_mtime, f"snapshots/{p.name}", "{}", sha))

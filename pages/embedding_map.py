@@ -59,7 +59,7 @@ if run is not None:
 
         wait_for_umap()
     coords, shown = mapped.coords, mapped.method
-    if epoch == 0:
+    if epoch == 0 and not run.imported:
         ds = registry.DATASETS.get(dataset)
         knn = snap["metrics"].get("knn_accuracy")
         st.caption(

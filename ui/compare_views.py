@@ -16,7 +16,7 @@ from ui.colours import SEQUENTIAL, class_colour
 from ui.figures import sample_customdata, split_symbols, value_map_trace
 from ui.panel_grid import cell, panel_title, titled_grid
 from ui.points import MapCoords, plot_rows
-from ui.text import plot_escape
+from ui.text import class_name, plot_escape
 
 METRICS = {"knn_accuracy": "kNN acc", "linear_accuracy": "linear acc", "knn_mae": "kNN MAE", "linear_mae": "linear MAE",
            "linear_r2": "linear R²", "rank_correlation": "rank corr", "alignment": "alignment",
@@ -25,7 +25,7 @@ METRICS = {"knn_accuracy": "kNN acc", "linear_accuracy": "linear acc", "knn_mae"
 
 def dataset_tasks(runs: Sequence[stmod.RunRecord]) -> set[str]:
     """The tasks ("classification", "regression") of the runs' datasets."""
-    return {registry.DATASETS[r.config["dataset"]].task for r in runs if r.config.get("dataset") in registry.DATASETS}
+    return {r.task for r in runs if r.task != "none"}
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def maps_figure(runs: Sequence[stmod.RunRecord], arrays: Mapping[str, dict[str, 
             for k, c in enumerate(classes):
                 sel = rows[a["y"][rows] == c]
                 fig.add_trace(pts.scatter(
-                    x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=str(c), legendgroup=str(c), showlegend=i == 0,
+                    x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=class_name(a, c), legendgroup=str(c), showlegend=i == 0,
                     marker={"size": 4, "color": class_colour(k, len(classes)), "symbol": split_symbols(a["is_test"][sel])},
                     customdata=sample_customdata(a["index"][sel], a["y"][sel]),
                     hovertemplate="index %{customdata[0]}<br>label %{customdata[1]}<extra>" + plot_escape(r.name)

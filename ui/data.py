@@ -220,7 +220,7 @@ def dataset_images(dataset: str) -> np.ndarray | None:
     from trainers import data
     from trainers.config import RunConfig
 
-    if registry.DATASETS[dataset].kind != "image8":
+    if dataset not in registry.DATASETS or registry.DATASETS[dataset].kind != "image8":
         return None
     loss = "rnc" if registry.DATASETS[dataset].task == "regression" else "nt_xent"
     return data.load(RunConfig(dataset=dataset, loss=loss)).images

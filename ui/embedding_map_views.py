@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from ui.colours import SEQUENTIAL, class_colour
 from ui.figures import sample_customdata, split_symbols
 from ui.points import PointRows
-from ui.text import plot_escape
+from ui.text import class_name, plot_escape
 
 LABEL = "label / target"  # the colour choice of labels (classification) or targets (regression)
 SPACE_NAMES = {"emb": "embedding", "rep": "representation"}
@@ -54,7 +54,7 @@ def map_figure(arrays: Mapping[str, np.ndarray], coords: np.ndarray, pts: PointR
                 if not len(sel):
                     continue
                 fig.add_trace(Scatter(
-                    x=coords[sel, 0], y=coords[sel, 1], mode="markers", name=f"{c}" + (" (held-out)" if test else ""),
+                    x=coords[sel, 0], y=coords[sel, 1], mode="markers", name=class_name(arrays, c) + (" (held-out)" if test else ""),
                     legendgroup=str(c), showlegend=not test,
                     marker={"size": 6 if not test else 8, "symbol": "x" if test else "circle",
                             "color": class_colour(k, len(classes)), "opacity": 0.8},

@@ -15,7 +15,6 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from jobs import store as stmod
-from trainers import registry
 from ui.data import load_snapshot, one_thread, snapshot_arrays
 from ui.figures import epoch_line, value_map_trace
 from ui.panel_grid import cell, panel_title, titled_grid
@@ -27,8 +26,7 @@ TARGET, GAP = "target", "local gap"  # what the maps are coloured by
 
 
 def is_regression(r: stmod.RunRecord) -> bool:
-    ds = registry.DATASETS.get(r.config.get("dataset", ""))
-    return ds is not None and ds.task == "regression"
+    return r.task == "regression"
 
 
 def newest_peers(runs: list[stmod.RunRecord]) -> list[str]:

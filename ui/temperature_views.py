@@ -52,9 +52,8 @@ def learns_tau(r: stmod.RunRecord) -> bool:
 
 
 def global_tau(r: stmod.RunRecord) -> bool:
-    """A classification run with one temperature for every sample: one to compare with."""
-    ds = registry.DATASETS.get(r.config.get("dataset", ""))
-    return not learns_tau(r) and ds is not None and ds.task == "classification"
+    """A trained classification run with one temperature for every sample: one to compare with."""
+    return not learns_tau(r) and not r.imported and r.task == "classification"
 
 
 def closest_first(others: Sequence[stmod.RunRecord], run: stmod.RunRecord) -> list[stmod.RunRecord]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Mapping
+from typing import Any
 
 # every ASCII punctuation character: CommonMark lets a backslash escape any of them, and
 # an escaped character is always shown literally (no emphasis, link, HTML tag, entity, LaTeX)
@@ -32,3 +34,17 @@ def plot_escape(s: object) -> str:
     ``<b>``, ``<a href>``, ``<br>`` and entities there, so ``<``, ``>`` and ``&`` are written
     as entities (Plotly shows them as the characters)."""
     return html.escape(str(s), quote=False)
+
+
+def class_name(arrays: Mapping[str, Any], code: Any) -> str:
+    """The name of class ``code`` for a legend: an imported run's own label name (its
+    snapshot's ``label_names``), escaped for Plotly; else the code itself."""
+    names = arrays.get("label_names")
+    if names is not None:
+        try:
+            i = int(code)
+        except (TypeError, ValueError):
+            i = -1
+        if 0 <= i < len(names):
+            return plot_escape(str(names[i]))
+    return str(code)

@@ -62,6 +62,17 @@ def imported_run(s: st.Store, task: str = "classification") -> str:
     return rid
 
 
+def _by_index(arrays):
+    """A snapshot's per-sample arrays in the order an export writes its rows: by index."""
+    order = np.argsort(arrays["index"], kind="stable") if "index" in arrays else np.arange(len(arrays["emb"]))
+    n = len(order)
+    return {k: (v[order] if v.ndim >= 1 and len(v) == n else v) for k, v in arrays.items()}
+
+
+def _snapshot(s, rid, epoch):
+    return _by_index(s.load_snapshot(rid, epoch))
+
+
 def _rows_equal(a, b):
     return np.array_equal(np.asarray(a), np.asarray(b), equal_nan=np.asarray(b).dtype.kind == "f")
 
@@ -71,16 +82,17 @@ def test_parquet_round_trip_has_the_snapshots_values(trained, tmp_path):
     s, rid, umap = trained
     files = export.export_run(s, rid, fmt="parquet", out_dir=tmp_path / "out")
     assert [p.name for p in files] == [f"{rid}_epoch_00002.parquet"]  # the last snapshot by default
-    snap = s.load_snapshot(rid, 2)
+    snap = _snapshot(s, rid, 2)
+    order = np.argsort(s.load_snapshot(rid, 2)["index"], kind="stable")
     df = pd.read_parquet(files[0])
     assert len(df) == len(snap["emb"]) == 1797
     assert _rows_equal(df["index"], snap["index"]) and _rows_equal(df["label"], snap["y"])
-    assert list(df["split"].unique()) == ["train", "test"]
+    assert set(df["split"]) == {"train", "test"}
     assert _rows_equal(df["split"] == "test", snap["is_test"])
     for space in ("emb", "rep"):
         assert _rows_equal(df[f"pca_{space}_x"], snap[f"pca_{space}"][:, 0])
         assert _rows_equal(df[f"pca_{space}_y"], snap[f"pca_{space}"][:, 1])
-    assert _rows_equal(df["umap_emb_x"], umap[:, 0]) and _rows_equal(df["umap_emb_y"], umap[:, 1])
+    assert _rows_equal(df["umap_emb_x"], umap[order, 0]) and _rows_equal(df["umap_emb_y"], umap[order, 1])
     assert "umap_rep_x" not in df  # the store has no map of the representation
     assert _rows_equal(df["knn_hit"], snap["knn_hit"])
     assert df["knn_hit"].notna().sum() == snap["is_test"].sum()  # the probe's outcome on held-out rows only
@@ -102,8 +114,8 @@ def test_an_earlier_epoch_has_its_own_values_and_no_map(trained, tmp_path):
     (path,) = export.export_run(s, rid, epoch=1, fmt="parquet", out_dir=tmp_path)
     assert path.name == f"{rid}_epoch_00001.parquet"
     df = pd.read_parquet(path)
-    assert np.array_equal(np.stack(df["embedding"].to_numpy()), s.load_snapshot(rid, 1)["emb"])
-    assert not np.array_equal(np.stack(df["embedding"].to_numpy()), s.load_snapshot(rid, 2)["emb"])
+    assert np.array_equal(np.stack(df["embedding"].to_numpy()), _snapshot(s, rid, 1)["emb"])
+    assert not np.array_equal(np.stack(df["embedding"].to_numpy()), _snapshot(s, rid, 2)["emb"])
     assert not [c for c in df if c.startswith("umap_")]
 
 
@@ -122,7 +134,8 @@ def test_parquet_bytes_match_the_file(trained, tmp_path):
 def test_csv_has_wide_matrix_columns_with_exact_values(trained, tmp_path):
     s, rid, umap = trained
     (path,) = export.export_run(s, rid, fmt="csv", out_dir=tmp_path)
-    snap = s.load_snapshot(rid, 2)
+    snap = _snapshot(s, rid, 2)
+    order = np.argsort(s.load_snapshot(rid, 2)["index"], kind="stable")
     df = pd.read_csv(path)
     d, r = snap["emb"].shape[1], snap["rep"].shape[1]
     assert [c for c in df if c.startswith("emb_")] == [f"emb_{j}" for j in range(d)]
@@ -132,7 +145,7 @@ def test_csv_has_wide_matrix_columns_with_exact_values(trained, tmp_path):
     assert np.array_equal(df[[f"rep_{j}" for j in range(r)]].to_numpy(np.float32), snap["rep"])
     assert _rows_equal(df["label"], snap["y"]) and _rows_equal(df["index"], snap["index"])
     assert _rows_equal(df["knn_hit"].to_numpy(np.float32), snap["knn_hit"])  # NaN: an empty field
-    assert _rows_equal(df["umap_emb_x"].to_numpy(np.float32), umap[:, 0])
+    assert _rows_equal(df["umap_emb_x"].to_numpy(np.float32), umap[order, 0])
     assert _rows_equal(df["split"] == "test", snap["is_test"])
 
 
@@ -142,7 +155,7 @@ def test_npy_files_load_without_pickle(trained, tmp_path):
     files = export.export_run(s, rid, fmt="npy", out_dir=tmp_path)
     assert sorted(p.name for p in files) == ["embedding.npy", "index.npy", "is_test.npy", "labels.npy",
                                              "representation.npy"]
-    snap = s.load_snapshot(rid, 2)
+    snap = _snapshot(s, rid, 2)
     got = {p.stem: np.load(p, allow_pickle=False) for p in files}
     assert np.array_equal(got["embedding"], snap["emb"]) and got["embedding"].dtype == np.float32
     assert np.array_equal(got["representation"], snap["rep"])
@@ -186,7 +199,7 @@ def test_tensorboard_projector_files_parse_back(trained, tmp_path):
     s, rid, _ = trained
     files = export.export_run(s, rid, fmt="tensorboard", out_dir=tmp_path)
     assert sorted(p.name for p in files) == ["metadata.tsv", "projector_config.pbtxt", "representation.tsv", "tensors.tsv"]
-    snap = s.load_snapshot(rid, 2)
+    snap = _snapshot(s, rid, 2)
     config = text_format.Parse((tmp_path / "projector_config.pbtxt").read_text(), projector_config_class()())
     tensors = {e.tensor_name: e for e in config.embeddings}
     assert set(tensors) == {"embedding", "representation"}
@@ -217,7 +230,7 @@ def test_an_imported_run_exports_its_own_columns(tmp_path):
     assert df["index"].tolist() == list(range(100, 112)) and df["split"].tolist() == ["train"] * 9 + ["test"] * 3
     assert df["word"].tolist()[-1] == "tab\there" and "score" in df  # text columns under their own names
     assert "representation" not in df  # its one matrix is the embedding
-    assert np.array_equal(np.stack(df["embedding"].to_numpy()), s.load_snapshot(rid, 0)["emb"])
+    assert np.array_equal(np.stack(df["embedding"].to_numpy()), _snapshot(s, rid, 0)["emb"])
     assert "label_names" not in df
     files = export.export_run(s, rid, fmt="npy", out_dir=tmp_path / "npy")
     assert sorted(p.name for p in files) == ["embedding.npy", "index.npy", "is_test.npy", "labels.npy"]
@@ -238,11 +251,11 @@ def test_an_imported_regression_run_has_targets(tmp_path):
     rid = imported_run(s, "regression")
     files = export.export_run(s, rid, fmt="npy", out_dir=tmp_path / "npy")
     assert "targets.npy" in {p.name for p in files} and "labels.npy" not in {p.name for p in files}
-    assert np.array_equal(np.load(tmp_path / "npy" / "targets.npy"), s.load_snapshot(rid, 0)["y"])
+    assert np.array_equal(np.load(tmp_path / "npy" / "targets.npy"), _snapshot(s, rid, 0)["y"])
     (path,) = export.export_run(s, rid, fmt="csv", out_dir=tmp_path / "csv")
     df = pd.read_csv(path)
     assert "target" in df and "label" not in df
-    assert np.array_equal(df["target"].to_numpy(np.float32), s.load_snapshot(rid, 0)["y"])
+    assert np.array_equal(df["target"].to_numpy(np.float32), _snapshot(s, rid, 0)["y"])
 
 
 def test_an_embedding_alone_exports_index_split_and_embedding(tmp_path):
@@ -306,7 +319,7 @@ def test_mlflow_run_has_params_metric_steps_loss_and_artifacts(trained, tmp_path
     artifacts = {a.path for d in ("export", "snapshot") for a in client.list_artifacts(where["run_id"], d)}
     assert {f"export/{rid}_epoch_00002.parquet", "export/config.json", "snapshot/epoch_00002.npz"} <= artifacts
     local = client.download_artifacts(where["run_id"], f"export/{rid}_epoch_00002.parquet", str(tmp_path / "dl"))
-    assert np.array_equal(np.stack(pd.read_parquet(local)["embedding"].to_numpy()), s.load_snapshot(rid, 2)["emb"])
+    assert np.array_equal(np.stack(pd.read_parquet(local)["embedding"].to_numpy()), _snapshot(s, rid, 2)["emb"])
 
 
 def test_mlflow_export_of_an_imported_run_without_history(tmp_path, mlflow_store, monkeypatch):
@@ -430,7 +443,7 @@ def test_cli_exports_and_prints_one_json_object(trained, tmp_path, capsys):
     assert sorted(out["files"]) == sorted(str(tmp_path / n) for n in ("tensors.tsv", "representation.tsv", "metadata.tsv",
                                                                       "projector_config.pbtxt"))
     m = np.loadtxt(tmp_path / "tensors.tsv", delimiter="\t").astype(np.float32)
-    assert np.array_equal(m, s.load_snapshot(rid, 1)["emb"])
+    assert np.array_equal(m, _snapshot(s, rid, 1)["emb"])
     a = _parser().parse_args(["export", rid, "--format", "csv", "--out", str(tmp_path)])
     assert export.run_export(a, s) == 0
     assert capsys.readouterr().out.strip() == f"wrote {tmp_path / f'{rid}_epoch_00002.csv'}"
