@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ui.data import get_store, metrics_over_epochs, run_colours
+from ui.download import chart
 from ui.figures import au_paths_figure
 from ui.tables import alignment_uniformity_rows
 from ui.widgets import explain, pick_runs, rerun_on_new_snapshots
@@ -33,7 +34,7 @@ def view() -> None:
     rerun_on_new_snapshots(store, runs)
     colours = run_colours(store, runs)
     frames = {r.id: metrics_over_epochs(store, r.id) for r in runs}
-    st.plotly_chart(au_paths_figure(runs, frames, colours), width="stretch", key="au_chart")
+    chart(au_paths_figure(runs, frames, colours), width="stretch", key="au_chart")
     st.caption("Numbers on the points are epochs (0 = before training). Runs share the axes.")
     rows = alignment_uniformity_rows(runs, frames)
     if rows:

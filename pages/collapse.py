@@ -13,6 +13,7 @@ from ui.data import (
     snapshot_at_or_before,
     snapshots,
 )
+from ui.download import chart
 from ui.figures import spectrum_figure
 from ui.widgets import epoch_slider, explain, pick_runs, rerun_on_new_snapshots
 
@@ -43,9 +44,9 @@ if runs:
     snaps = {r.id: snapshot_at_or_before(store, r.id, epoch) for r in runs}
     spectra = {rid: snapshot_arrays(store, rid, s["epoch"], s["created"])[f"spectrum_{key}"] for rid, s in snaps.items()}
     epochs = {rid: s["epoch"] for rid, s in snaps.items()}
-    st.plotly_chart(spectrum_figure(runs, spectra, epochs, colours, title=f"Covariance spectrum · {space}"),
+    chart(spectrum_figure(runs, spectra, epochs, colours, title=f"Covariance spectrum · {space}"),
                     width="stretch", key="dc_spectrum")
 
     frames = {r.id: metrics_over_epochs(store, r.id) for r in runs}
-    st.plotly_chart(rank_figure(runs, frames, colours, key), width="stretch", key="dc_rank")
+    chart(rank_figure(runs, frames, colours, key), width="stretch", key="dc_rank")
     st.caption("Solid: RankMe (raw matrix). Dotted: exp-entropy of the centred covariance eigenvalues, a different number.")

@@ -14,6 +14,7 @@ from ui.data import (
     snapshot_at_or_before,
     snapshots,
 )
+from ui.download import chart
 from ui.figures import au_paths_figure, spectrum_figure
 from ui.points import map_coords, panel_notes
 from ui.tables import best_marked_table
@@ -109,7 +110,7 @@ if runs:
     st.caption(f"{method} of the {space_name}, coloured by {'label' if classification else 'target'}"
                + (" (one colour per class)" if classification else " on one colour scale")
                + ". Circles: training split; ×: held-out split.")
-    st.plotly_chart(maps.figure, width="stretch", key="cmp_maps")
+    chart(maps.figure, width="stretch", key="cmp_maps")
     for note in panel_notes(maps.notes, len(runs)):
         st.caption(note)
     if maps.fell_back:

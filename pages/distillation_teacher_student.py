@@ -6,6 +6,7 @@ import streamlit as st
 
 from ui import distillation as ds
 from ui.data import get_store, run_colours
+from ui.download import chart
 from ui.text import md_escape
 from ui.widgets import epoch_slider, explain, pick_run, rerun_on_new_snapshots
 
@@ -85,7 +86,7 @@ if student is not None:
     )
     similarity = ds.similarity_figure(store, student, colours.get(student.id))
     if similarity is not None:
-        st.plotly_chart(similarity, width="stretch", key="distill_cka")
+        chart(similarity, width="stretch", key="distill_cka")
     else:
         st.info("This run has no teacher-similarity metrics yet (they come with its snapshots).")
 

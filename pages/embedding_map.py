@@ -7,6 +7,7 @@ import streamlit as st
 from trainers import registry
 from ui import map_selection
 from ui.data import dataset_images, get_store, snapshot_arrays, snapshots
+from ui.download import chart, run_download_button
 from ui.embedding_map_views import (
     colour_options,
     map_figure,
@@ -82,8 +83,9 @@ if run is not None:
     row = sample_row(arr, chosen.index) if chosen is not None else None
     fig = map_figure(arr, coords, pts, colour=colour, shown=shown, space=space, run_name=run.name, epoch=epoch,
                      selected=row)
-    st.plotly_chart(fig, width="stretch", key="map_chart", on_select="rerun", selection_mode=("points",))
+    chart(fig, width="stretch", key="map_chart", on_select="rerun", selection_mode=("points",))
     st.caption("Circles: training split; ×: held-out split. Hover for index and label; click a point to inspect it.")
+    run_download_button(store, run.id, epoch, key="map_parquet")
 
     if chosen is not None:
         with st.container(border=True, key="map_sample"):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ui.data import get_store, metrics_over_epochs, run_colours, snapshot_at_or_before, snapshots
+from ui.download import chart
 from ui.ordinality_views import (
     GAP,
     GAP_K,
@@ -75,7 +76,7 @@ if runs:
                 + ("target** (one colour scale)" if colour == TARGET else
                    f"local target gap** (k = {GAP_K}; bright = a seam where neighbours disagree in target"
                    + ("; on a sampled map the neighbours are among the points drawn)" if maps.notes else ")")))
-    st.plotly_chart(maps.figure, width="stretch", key="ord_maps")
+    chart(maps.figure, width="stretch", key="ord_maps")
     for note in panel_notes(maps.notes, len(runs)):
         st.caption(note)
     st.caption("Circles: training split; ×: held-out split. One colour scale for all maps.")
@@ -83,7 +84,7 @@ if runs:
     # --- metrics over epochs ----------------------------------------------------------------
     st.subheader("Rank correlation and neighbour gap over epochs")
     frames = {r.id: metrics_over_epochs(store, r.id) for r in runs}
-    st.plotly_chart(over_epochs_figure(runs, frames, colours), width="stretch", key="ord_over_epochs")
+    chart(over_epochs_figure(runs, frames, colours), width="stretch", key="ord_over_epochs")
     st.caption("Solid: representation (encoder output); dotted: embedding (projector output). Held-out split.")
 
     # --- probes ------------------------------------------------------------------------------
@@ -102,7 +103,7 @@ if runs:
     st.subheader("Fragmentation: the target along the first principal component")
     pcs = [along_pc(str(store.root), r.id, snaps[r.id]["epoch"], snaps[r.id]["created"], space) for r in runs]
     frag = fragmentation_figure(runs, pcs, colours)
-    st.plotly_chart(frag.figure, width="stretch", key="ord_fragmentation")
+    chart(frag.figure, width="stretch", key="ord_fragmentation")
     for note in panel_notes(frag.notes, len(runs), what="plot"):
         st.caption(note)
     st.caption(f"Held-out samples of the {space_name}, sorted by their coordinate on its first principal component "

@@ -16,6 +16,7 @@ from ui.data import (
     snapshot_at_or_before,
     snapshots,
 )
+from ui.download import chart
 from ui.points import map_coords, plot_rows
 from ui.temperature_views import (
     N_EXTREME,
@@ -103,7 +104,7 @@ if run is not None:
             st.caption("The UMAP map of this snapshot is not computed yet (the scheduler does it in the background): "
                        "showing PCA.")
         pts = plot_rows(t.y, mapped.coords, method=f"{mapped.method} map")
-        st.plotly_chart(tau_map_figure(t, mapped.coords, pts, shown=mapped.method, run_name=run.name, epoch=epoch),
+        chart(tau_map_figure(t, mapped.coords, pts, shown=mapped.method, run_name=run.name, epoch=epoch),
                         width="stretch", key="temp_map")
         if pts.note:
             st.caption(pts.note)
@@ -113,7 +114,7 @@ if run is not None:
         low, high = extreme_samples(t.tau, k=N_EXTREME)
         images = dataset_images(run.config["dataset"])
         if images is not None:
-            st.plotly_chart(extremes_figure(t, images, low, high), width="stretch", key="temp_extremes")
+            chart(extremes_figure(t, images, low, high), width="stretch", key="temp_extremes")
             st.caption("Top row: lowest τᵢ (sharpest contrast); bottom row: highest τᵢ. Titles: τᵢ · class.")
         t1, t2 = st.columns(2)
         for col, rows, what in ((t1, low, "lowest"), (t2, high, "highest")):
@@ -123,7 +124,7 @@ if run is not None:
     if section == "evolution":
         st.subheader("How τᵢ evolved")
         traj = trajectory(str(store.root), run.id, tuple((s["epoch"], s["created"]) for s in snaps))
-        st.plotly_chart(evolution_figure(traj), width="stretch", key="temp_evolution")
+        chart(evolution_figure(traj), width="stretch", key="temp_evolution")
         st.caption("Classes are cut into three groups by their number of training samples (most frequent first). "
                    "Points are snapshot epochs (0 = before training, every τᵢ = τ_init).")
 
@@ -150,7 +151,7 @@ if run is not None:
 
             acc = accuracy_by_class(str(store.root), run.id, epoch, snap["created"], t.classes)
             ref_acc = accuracy_by_class(str(store.root), ref.id, ref_snap["epoch"], ref_snap["created"], t.classes)
-            st.plotly_chart(class_accuracy_figure(t, acc, ref_acc, run, ref, run_colours(store, [run, ref])),
+            chart(class_accuracy_figure(t, acc, ref_acc, run, ref, run_colours(store, [run, ref])),
                             width="stretch", key="temp_class_acc")
             st.caption("Per-class kNN accuracy (k = 20, cosine, on the representation), held-out split. The claim: "
                        "the learned temperatures help most on the rare classes (right).")

@@ -47,7 +47,8 @@ def download_buttons(fig: Any, name: str, *, key: str | None = None) -> None:
     """A download button for ``fig`` as an interactive HTML file named after ``name``."""
     stem = safe_file_name(name)
     st.download_button(HTML_LABEL, **_data(lambda: figure_html(fig)), file_name=f"{stem}.html",
-                       mime="text/html", key=key or f"download_html_{stem}",
+                       mime="text/html", key=key or f"download_html_{stem}", type="tertiary",
+                       icon=":material/download:",
                        help="The figure as one HTML file with plotly.js inside: zoom, hover and toggle traces "
                             "in any browser, offline too.")
 
@@ -65,3 +66,19 @@ def run_download_button(store: stmod.Store, run_id: str, epoch: int, *, key: str
                        help="One row per sample: index, label or target, split, PCA and UMAP coordinates, "
                             "per-sample values and the embedding (pandas: pd.read_parquet). "
                             "`python -m trainers export` writes CSV, NumPy, TensorBoard and MLflow too.")
+
+
+def chart(fig: Any, *, key: str, name: str | None = None, **kwargs: Any) -> Any:
+    """``st.plotly_chart(fig, key=key, **kwargs)`` with, under it, the figure as a standalone
+    interactive HTML download (named after ``name``, else the figure's title, else ``key``).
+    Returns what ``st.plotly_chart`` returns (the selection of a chart with ``on_select``)."""
+    kwargs.setdefault("width", "stretch")
+    out = st.plotly_chart(fig, key=key, **kwargs)
+    title = getattr(getattr(getattr(fig, "layout", None), "title", None), "text", None)
+    download_buttons(fig, name or _plain(title) or key, key=f"{key}_html")
+    return out
+
+
+def _plain(text: str | None) -> str:
+    """A figure title without the HTML tags Plotly allows in it (a file name, not markup)."""
+    return re.sub(r"<[^>]*>", " ", text or "").strip()

@@ -138,6 +138,9 @@ def test_embedding_map_pca_then_umap(lab):
     n_points = sum(len(_arr(t["x"])) for t in fig["data"])
     assert n_points == 1797
     assert "index %{customdata[0]}" in fig["data"][0]["hovertemplate"]
+    # the figure as standalone HTML and the snapshot as Parquet, each one download
+    downloads = {d.proto.label: d.proto for d in at.get("download_button")}
+    assert set(downloads) == {"Download interactive HTML", "Download snapshot (Parquet)"}
     # the projection worker computes the map; the page then shows it
     from jobs.projector import ProjectionWorker
 
