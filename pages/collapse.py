@@ -14,7 +14,7 @@ from ui.data import (
     snapshots,
 )
 from ui.download import chart
-from ui.figures import spectrum_figure
+from ui.figures import sample_rank_limit, spectrum_figure
 from ui.widgets import epoch_slider, explain, pick_runs, rerun_on_new_snapshots
 
 store = get_store()
@@ -44,8 +44,13 @@ if runs:
     snaps = {r.id: snapshot_at_or_before(store, r.id, epoch) for r in runs}
     spectra = {rid: snapshot_arrays(store, rid, s["epoch"], s["created"])[f"spectrum_{key}"] for rid, s in snaps.items()}
     epochs = {rid: s["epoch"] for rid, s in snaps.items()}
-    chart(spectrum_figure(runs, spectra, epochs, colours, title=f"Covariance spectrum · {space}"),
-                    width="stretch", key="dc_spectrum")
+    samples = {rid: s["metrics"].get("n_eval") for rid, s in snaps.items()}
+    chart(spectrum_figure(runs, spectra, epochs, colours, title=f"Covariance spectrum · {space}", samples=samples),
+          width="stretch", key="dc_spectrum")
+    if any(sample_rank_limit(len(spectra[r.id]), samples[r.id]) is not None for r in runs):
+        st.caption("Dotted line: the held-out split has fewer samples than the space has dimensions, so the "
+                   "eigenvalues right of it are zero by construction. That drop is not collapse: look for a cliff "
+                   "left of the line.")
 
     frames = {r.id: metrics_over_epochs(store, r.id) for r in runs}
     chart(rank_figure(runs, frames, colours, key), width="stretch", key="dc_rank")

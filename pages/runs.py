@@ -8,6 +8,7 @@ import streamlit as st
 
 from jobs import store as stmod
 from ui.data import get_store, runs_frame
+from ui.run_actions import run_actions
 from ui.runs_views import log_tail, merge_selection, metrics_table
 from ui.text import md_escape
 from ui.widgets import rerun_on_new_snapshots, selected_runs, set_selected_runs, sync_url
@@ -63,11 +64,18 @@ st.caption(f"{len(selected_runs())} run(s) selected for the views (kept in the p
 
 st.divider()
 ids = edited["id"].tolist()
+ticked = [i for i in selected_runs() if i in ids]
+if ticked and st.session_state.get("runs_detail") not in ids:  # open the first ticked run's details
+    st.session_state["runs_detail"] = ticked[0]
 detail = st.selectbox("Details of", ids, format_func=lambda i: f"{df.set_index('id').loc[i, 'name']} · {i}", key="runs_detail")
-rec = store.get_run(detail)
+try:
+    rec = store.get_run(detail)
+except KeyError:  # deleted meanwhile
+    st.rerun()
 c1, c2 = st.columns(2)
 with c1:
     st.markdown(f"**Status:** {rec.status}" + (f" — {md_escape(rec.reason)}" if rec.reason else ""))
+    run_actions(store, rec, prefix="runs_action")
     st.markdown(f"**Progress:** epoch {rec.epoch}/{rec.total_epochs}, step {rec.step}, {rec.seconds:.1f} s")
     st.markdown("**Configuration**")
     st.code(json.dumps(rec.config, indent=2, ensure_ascii=False), language="json")

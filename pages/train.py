@@ -136,14 +136,19 @@ with left:
     if st.session_state.get("train_loss") not in loss_opts:
         st.session_state["train_loss"] = loss_opts[0]
         st.session_state["train_temperature"] = registry.LOSSES[loss_opts[0]].temperature
-    loss = c2.selectbox("Loss", loss_opts, key="train_loss", on_change=_on_loss_change, **_per_run("loss"))
+    others = [n for n in registry.LOSSES if n not in loss_opts]
+    loss = c2.selectbox("Loss", loss_opts, key="train_loss", on_change=_on_loss_change, **_per_run("loss", "\n".join(
+        [f"- **{n}**: {registry.LOSSES[n].description}" for n in loss_opts]
+        + ([f"\nNeeding another kind of dataset: {', '.join(others)}."] if others else []))))
     st.caption(registry.LOSSES[loss].description)
 
     multiview = ", ".join(n for n, s in registry.LOSSES.items() if s.multiview)
     c1, c2, c3 = st.columns(3)
     field_input(c1, "epochs", "Epochs", step=10, **_per_run("epochs"))
     field_input(c2, "batch_size", "Batch size", step=32, **_per_run("batch_size"))
-    field_input(c3, "temperature", "Temperature τ", step=0.05, format="%.3f", **_per_run("temperature"))
+    field_input(c3, "temperature", "Temperature τ", step=0.05, format="%.3f", **_per_run(
+        "temperature", "Choosing a loss sets its own default"
+        + (" (the starting value of every learned τᵢ)." if registry.LOSSES[loss].per_sample_tau else ".")))
     c1, c2, c3 = st.columns(3)
     field_input(c1, "lr", "Learning rate", step=1e-4, format="%.5f", **_per_run("lr"))
     field_input(c2, "views", "Views", **_per_run("views", f"More than 2 only for the multi-view losses ({multiview})."))
@@ -178,9 +183,10 @@ with left:
             st.session_state["train_distill"] = "none"
         c2.selectbox("Distillation loss", ["none", *kinds], key="train_distill",
                      **_per_run("distill", "\n".join(f"- **{n}**: {registry.DISTILLERS[n].description}" for n in kinds)))
-        c1, c2, c3, c4 = st.columns(4)
+        c1, c2 = st.columns(2)
         field_input(c1, "task_weight", "Task weight", step=0.1, **_per_run("task_weight"))
         field_input(c2, "distill_weight", "Distillation weight", step=0.1, **_per_run("distill_weight"))
+        c3, c4 = st.columns(2)
         field_input(c3, "label_fraction", "Label fraction", step=0.05,
                     **_per_run("label_fraction", "Fraction of training samples whose labels the task loss may use "
                                "(stratified, seeded)."))
@@ -277,7 +283,7 @@ def _resume(run_id: str, from_scratch: bool = False) -> None:
 
 def _run_card(r: stmod.RunRecord) -> None:
     """A running run: name, progress, latest metrics, cancel."""
-    with st.container(border=True):
+    with st.container(border=True, key=f"train_card_{r.id}"):  # keyed: a new card never shows another run's numbers
         top = st.columns([4, 1])
         top[0].markdown(f"**{STATUS_ICON[r.status]} {md_escape(r.name)}** · `{r.id}` · {r.status}")
         top[1].button("Cancel", key=f"train_cancel_{r.id}", disabled=r.cancel_requested, on_click=_cancel,

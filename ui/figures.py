@@ -38,21 +38,36 @@ def sample_customdata(*columns: np.ndarray) -> np.ndarray:
 
 def spectrum_figure(runs: Sequence[stmod.RunRecord], spectra: Mapping[str, np.ndarray], epochs: Mapping[str, int],
                     colours: Mapping[str, str], *, title: str, height: int = 430, margin_top: int = 30,
-                    legend_groups: bool = False) -> go.Figure:
+                    legend_groups: bool = False, samples: Mapping[str, int] | None = None) -> go.Figure:
     """The sorted covariance eigenvalues of each run (``spectra``: run id -> eigenvalues at the
     snapshot of ``epochs[run id]``) on one log axis with one tick per decade.
     ``legend_groups``: each run's legend entry toggles its traces on the page's other figures
-    of the same group too."""
+    of the same group too. ``samples``: run id -> the number of samples the spectrum was
+    computed on; where it is smaller than the dimension, a dotted line at rank n - 1 marks
+    where the eigenvalues must vanish whatever the model learned (a covariance of n samples
+    has rank at most n - 1)."""
     fig = go.Figure()
     for r in runs:
         lam = spectra[r.id]
         fig.add_trace(go.Scatter(x=np.arange(1, len(lam) + 1), y=lam, mode="lines+markers", marker={"size": 4},
                                  line={"color": colours.get(r.id)}, legendgroup=r.id if legend_groups else None,
                                  name=plot_escape(f"{r.name} (epoch {epochs[r.id]})")))
+        limit = sample_rank_limit(len(lam), (samples or {}).get(r.id))
+        if limit is not None:
+            fig.add_vline(x=limit + 0.5, line={"dash": "dot", "color": colours.get(r.id) or "grey", "width": 1},
+                          annotation_text=f"rank ≤ {limit}: {limit + 1} samples", annotation_position="top left")
     fig.update_layout(yaxis_type="log", yaxis_dtick=1, yaxis_exponentformat="power", xaxis_title="rank k",
                       yaxis_title="eigenvalue λ_k (log scale)", height=height, legend={"orientation": "h", "y": -0.25},
                       margin={"t": margin_top}, title=title)
     return fig
+
+
+def sample_rank_limit(dim: int, n_samples: int | None) -> int | None:
+    """The largest rank a covariance of ``n_samples`` rows can have (n - 1), when it is below
+    ``dim`` (else None: the samples do not limit the spectrum)."""
+    if n_samples is None or n_samples - 1 >= dim:
+        return None
+    return max(0, int(n_samples) - 1)
 
 
 # --------------------------------------------------------------------------- alignment and uniformity

@@ -1,9 +1,11 @@
 """Form widgets generated from the rules of the config and the registry's specs.
 
-A number field's bounds, kind and help come from its :class:`~trainers.options.Rule`
-(``trainers.config.NUMBERS`` for config fields, a loss spec's ``options`` for loss
-options), so the Train page never restates a bound, and a loss's options appear on the
-page as soon as its spec lists them.
+A number field's kind and help (its range, in the words of the rule) come from its
+:class:`~trainers.options.Rule` (``trainers.config.NUMBERS`` for config fields, a loss spec's
+``options`` for loss options), so the Train page never restates a bound, and a loss's options
+appear on the page as soon as its spec lists them. The widgets take any number: a value out
+of range reaches the config's validation, which refuses the launch with its message (a
+bounded widget would instead keep its last valid value and launch that, silently).
 """
 
 from __future__ import annotations
@@ -18,9 +20,11 @@ from trainers.config import NUMBERS
 from trainers.options import Rule
 
 
-def rule_help(rule: Rule, extra: str | None = None) -> str:
-    """A widget's help: what the rule accepts, its hint, then ``extra``."""
-    parts = [f"{rule.label[:1].upper()}{rule.label[1:]}: {rule.describe()}."]
+def rule_help(rule: Rule, extra: str | None = None, *, label: str | None = None) -> str:
+    """A widget's help: what the rule accepts (under the widget's ``label``), its hint, then ``extra``."""
+    name = label or rule.label
+    accepts = rule.describe().split(", or null")[0]  # a number field cannot be left empty
+    parts = [f"{name[:1].upper()}{name[1:]}: {accepts}."]
     if rule.hint:
         parts.append(f"{rule.hint[:1].upper()}{rule.hint[1:]}.")
     if extra:
@@ -32,13 +36,10 @@ def rule_input(where: Any, label: str, rule: Rule, *, key: str, help: str | None
     """A checkbox (bool rules) or a number input bounded by ``rule``; ``kw`` passes on
     presentation (step, format, disabled)."""
     if rule.kind == "bool":
-        return where.checkbox(label, key=key, help=rule_help(rule, help), disabled=kw.get("disabled", False))
+        return where.checkbox(label, key=key, help=rule_help(rule, help, label=label), disabled=kw.get("disabled", False))
     if rule.kind == "int":
-        bounds = {"min_value": int(rule.lo), "max_value": int(rule.hi)}
         kw.setdefault("step", 1)
-    else:
-        bounds = {"min_value": None if rule.lo_open else float(rule.lo), "max_value": float(rule.hi)}
-    return where.number_input(label, key=key, help=rule_help(rule, help), **bounds, **kw)
+    return where.number_input(label, key=key, help=rule_help(rule, help, label=label), **kw)
 
 
 def field_input(where: Any, field: str, label: str, *, key: str | None = None, help: str | None = None, **kw: Any) -> Any:
@@ -63,7 +64,7 @@ def loss_option_inputs(where: Any, loss: str, *, disabled: bool = False, help: s
     if not spec.options:
         where.caption(f"{loss} takes no options.")
         return
-    cols = where.columns(min(3, len(spec.options)))
+    cols = where.columns(min(2, len(spec.options)))
     for i, (k, r) in enumerate(spec.options.items()):
         if option_key(loss, k) not in st.session_state:
             set_loss_options(loss, {})

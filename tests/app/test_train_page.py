@@ -190,7 +190,7 @@ def test_loss_options_come_from_the_spec_and_reach_the_run(lab):
     spec = registry.LOSSES["supremix"]
     window = at.number_input(key="train_option_supremix_window")
     assert window.value == spec.options["window"].default
-    assert window.max == spec.options["window"].hi
+    assert spec.options["window"].describe() in window.help
     assert at.checkbox(key="train_option_supremix_distance_weight").value is True
     window.set_value(1.5).run()
     at.number_input(key="train_epochs").set_value(2).run()
@@ -207,8 +207,13 @@ def test_bounds_and_dataset_fields_come_from_the_rules(lab):
     from trainers.config import NUMBERS
 
     at = open_page()
-    assert at.number_input(key="train_batch_size").max == NUMBERS["batch_size"].hi
-    assert at.number_input(key="train_epochs").min == NUMBERS["epochs"].lo
+    assert NUMBERS["batch_size"].describe() in at.number_input(key="train_batch_size").help
+    # a value out of range reaches the config's check: refused with its message, nothing launched
+    at.number_input(key="train_batch_size").set_value(1).run()
+    [b for b in at.button if b.label.startswith(":material/rocket_launch: Train")][0].click().run()
+    assert any("batch_size" in e.value and "at least 2" in e.value for e in at.error), [e.value for e in at.error]
+    assert lab.list_runs() == []
+    at.number_input(key="train_batch_size").set_value(256).run()
     for ds in ("gmm_sphere", "diabetes", "digits"):
         at.selectbox(key="train_dataset").set_value(ds).run()
         shown = {w.key[len("train_"):] for w in at.number_input if w.key.startswith("train_")}

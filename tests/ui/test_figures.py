@@ -472,3 +472,18 @@ def test_runs_metrics_table_and_log_tail(tmp_path):
     assert len(tail.splitlines()) == 30
     log.write_text("")
     assert log_tail(log) == "(empty)"
+
+
+def test_spectrum_marks_the_rank_a_small_sample_allows():
+    """89 held-out samples in 128 dimensions: rank at most 88, marked; 500 samples: no mark."""
+    from types import SimpleNamespace
+
+    from ui.figures import sample_rank_limit, spectrum_figure
+
+    runs = [SimpleNamespace(id="a", name="small"), SimpleNamespace(id="b", name="large")]
+    lam = np.r_[np.linspace(1, 0.1, 88), np.full(40, 1e-12)]
+    fig = spectrum_figure(runs, {"a": lam, "b": lam}, {"a": 4, "b": 4}, {"a": "red", "b": "blue"}, title="t",
+                          samples={"a": 89, "b": 500})
+    lines = [s for s in fig.layout.shapes if s.type == "line"]
+    assert [round(s.x0, 1) for s in lines] == [88.5]
+    assert sample_rank_limit(128, 89) == 88 and sample_rank_limit(128, 500) is None and sample_rank_limit(64, None) is None
