@@ -107,9 +107,10 @@ if runs:
                                "normalised can differ in scale by orders of magnitude).")
     coords = {r.id: map_coords(store, r.id, epochs[r.id], space, method, arrays[r.id]) for r in runs}
     maps = maps_figure(runs, arrays, coords, epochs, method=method, classification=classification, same_axes=same_axes)
-    st.caption(f"{method} of the {space_name}, coloured by {'label' if classification else 'target'}"
-               + (" (one colour per class)" if classification else " on one colour scale")
-               + ". Circles: training split; ×: held-out split.")
+    st.caption(f"{method} of the {space_name}, coloured by " + (
+        "label (one colour per class)" if classification else "target on one colour scale" if "classification" not in tasks
+        else "label in the classification panels (one colour per class) and by target in the regression panels")
+        + ". Circles: training split; ×: held-out split.")
     chart(maps.figure, width="stretch", key="cmp_maps")
     for note in panel_notes(maps.notes, len(runs)):
         st.caption(note)

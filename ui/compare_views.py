@@ -40,9 +40,11 @@ def maps_figure(runs: Sequence[stmod.RunRecord], arrays: Mapping[str, dict[str, 
                 same_axes: bool) -> Maps:
     """One panel per run (its map ``maps[run id]`` of the snapshot ``arrays[run id]`` at
     ``epochs[run id]``), titled with its name, loss and epoch (and "PCA" where PCA stands in
-    for the ``method`` asked for). Classification: one trace per class in a qualitative
-    palette, one legend for every panel; regression: the target on one colour scale.
-    ``same_axes``: every panel on the first panel's axis ranges, with tick labels."""
+    for the ``method`` asked for). Each panel by its own run's task: classification, one trace
+    per class in a qualitative palette, one legend for every panel; regression, the target on
+    one colour scale shared by the regression panels (``classification``: every run is a
+    classification run). ``same_axes``: every panel on the first panel's axis ranges, with tick
+    labels."""
     titles = [panel_title(r.name, f"{r.config['loss']} · epoch {epochs[r.id]}"
                           + (f" · {maps[r.id].method}" if maps[r.id].method != method else ""), n=len(runs))
               for r in runs]
@@ -51,7 +53,11 @@ def maps_figure(runs: Sequence[stmod.RunRecord], arrays: Mapping[str, dict[str, 
         fig.update_xaxes(matches="x")
         fig.update_yaxes(matches="y")
     notes = []
-    classes = np.unique(np.concatenate([arrays[r.id]["y"] for r in runs])) if classification else np.array([])
+    mixed = {"classification", "regression"} <= {r.task for r in runs}  # else every panel as ``classification`` says
+    by_class = {r.id: classification or (mixed and r.task == "classification") for r in runs}
+    labelled = [arrays[r.id]["y"] for r in runs if by_class[r.id]]
+    classes = np.unique(np.concatenate(labelled)) if labelled else np.array([])
+    first_labelled = next((r.id for r in runs if by_class[r.id]), None)
     for i, r in enumerate(runs):
         a, xy = arrays[r.id], maps[r.id].coords
         pts = plot_rows(a["y"], xy, method="map")
@@ -59,11 +65,12 @@ def maps_figure(runs: Sequence[stmod.RunRecord], arrays: Mapping[str, dict[str, 
             notes.append((r.name, pts.note))
         rows = pts.rows
         where = cell(i, len(runs))
-        if classification:  # one trace per class: a qualitative palette, one legend for every panel
+        if by_class[r.id]:  # one trace per class: a qualitative palette, one legend for every panel
             for k, c in enumerate(classes):
                 sel = rows[a["y"][rows] == c]
                 fig.add_trace(pts.scatter(
-                    x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=class_name(a, c), legendgroup=str(c), showlegend=i == 0,
+                    x=xy[sel, 0], y=xy[sel, 1], mode="markers", name=class_name(a, c), legendgroup=str(c),
+                    showlegend=r.id == first_labelled,
                     marker={"size": 4, "color": class_colour(k, len(classes)), "symbol": split_symbols(a["is_test"][sel])},
                     customdata=sample_customdata(a["index"][sel], a["y"][sel]),
                     hovertemplate="index %{customdata[0]}<br>label %{customdata[1]}<extra>" + plot_escape(r.name)
@@ -78,7 +85,7 @@ def maps_figure(runs: Sequence[stmod.RunRecord], arrays: Mapping[str, dict[str, 
     fig.update_xaxes(showticklabels=same_axes)
     fig.update_yaxes(showticklabels=same_axes)
     fig.update_layout(legend={"title": "label"})
-    if not classification:
+    if not all(by_class.values()):
         fig.update_layout(coloraxis={"colorscale": SEQUENTIAL, "colorbar": {"title": "target"}})
     return Maps(fig, notes, any(maps[r.id].method != method for r in runs))
 

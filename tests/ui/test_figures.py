@@ -487,3 +487,25 @@ def test_spectrum_marks_the_rank_a_small_sample_allows():
     lines = [s for s in fig.layout.shapes if s.type == "line"]
     assert [round(s.x0, 1) for s in lines] == [88.5]
     assert sample_rank_limit(128, 89) == 88 and sample_rank_limit(128, 500) is None and sample_rank_limit(64, None) is None
+
+
+def test_compare_maps_colour_each_panel_by_its_own_task():
+    """A classification run beside a regression run: classes keep their palette, targets their scale."""
+    from types import SimpleNamespace
+
+    from ui.compare_views import maps_figure
+    from ui.points import MapCoords
+
+    rng = np.random.default_rng(0)
+    cls = SimpleNamespace(id="c", name="digits run", config={"loss": "nt_xent"}, task="classification")
+    reg = SimpleNamespace(id="r", name="roll run", config={"loss": "rnc"}, task="regression")
+    arrays = {
+        "c": {"y": np.repeat([0, 1, 2], 10), "index": np.arange(30), "is_test": np.zeros(30, bool)},
+        "r": {"y": rng.uniform(-90, 300, 30).astype(np.float32), "index": np.arange(30), "is_test": np.zeros(30, bool)},
+    }
+    coords = {k: MapCoords(rng.normal(size=(30, 2)), "PCA") for k in arrays}
+    maps = maps_figure([cls, reg], arrays, coords, {"c": 4, "r": 4}, method="PCA", classification=False, same_axes=False)
+    class_traces = [t for t in maps.figure.data if t.legendgroup in ("0", "1", "2")]
+    assert sorted(t.name for t in class_traces) == ["0", "1", "2"]  # the classification panel: one trace per class
+    (scale,) = [t for t in maps.figure.data if t.legendgroup not in ("0", "1", "2")]
+    assert np.allclose(np.sort(scale.marker.color), np.sort(arrays["r"]["y"]))  # the regression panel: its targets
