@@ -13,6 +13,7 @@ PAGES = {
     "Train": [
         st.Page("pages/train.py", title="Train", icon=":material/play_circle:", default=True),
         st.Page("pages/runs.py", title="Runs", icon=":material/table_rows:"),
+        st.Page("pages/import_embeddings.py", title="Import", icon=":material/upload_file:"),
     ],
     "Geometry": [
         st.Page("pages/alignment_uniformity.py", title="Alignment & Uniformity", icon=":material/scatter_plot:"),
