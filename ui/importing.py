@@ -264,6 +264,10 @@ class Preview:
             label = labels[1]  # a labels file with one column: it is the labels
         if label == NONE and self.labels_columns is None and self.default_label:
             label = self.default_label
+        cols = self.labels_columns if self.labels_columns is not None else self.columns
+        texts = [c for c in labels[1:] if cols.get(c) == "text"]
+        if label == NONE and len(texts) == 1:  # one column of text beside the embedding: its classes
+            label = texts[0]
         out["label_column"] = label
         out["target_column"] = named(self.target_choices(), TARGET_NAMES) if label == NONE else NONE
         return out

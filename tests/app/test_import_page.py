@@ -93,7 +93,7 @@ def test_preview_of_a_csv_with_a_label_column(tmp_path):
     assert pv.columns["species"] == "text" and pv.columns["id"] == "numeric"
     assert pv.label_choices()[:2] == [imp.NONE, "species"]
     assert "species" not in pv.target_choices() and "f3" in pv.target_choices()
-    assert pv.defaults() == {"id_column": imp.NONE, "label_column": imp.NONE, "target_column": imp.NONE}
+    assert pv.defaults() == {"id_column": imp.NONE, "label_column": "species", "target_column": imp.NONE}  # its one text column
     # the first rows, as in the file
     assert len(pv.head) == imp.HEAD_ROWS
     assert pv.head["species"].tolist() == species[:5].tolist()
