@@ -16,7 +16,6 @@ from trainers import registry
 from trainers.config import RunConfig
 from trainers.presets import PRESETS, expand, get_preset, varied_fields
 from ui.data import STATUS_ICON, get_store, run_colours
-from ui.download import chart
 from ui.form import field_input, loss_option_inputs, loss_options_from_form, set_loss_options
 from ui.queue import chart_candidates, latest_with_history, loss_figure, split_queue
 from ui.text import md_escape
@@ -339,7 +338,7 @@ def _loss_chart(runs: list[stmod.RunRecord], running: list[stmod.RunRecord]) -> 
     if follow is None:
         return
     fig = loss_figure(hist[follow.id], follow, run_colours(store, [follow]).get(follow.id))
-    chart(fig, width="stretch", key="train_loss_chart")
+    st.plotly_chart(fig, width="stretch", key="train_loss_chart")  # live: no download under it
 
 
 def _recent_row(r: stmod.RunRecord) -> None:
