@@ -30,9 +30,17 @@ PAGES = {
         st.Page("pages/distillation_msd.py", title="Momentum Self-Distillation", icon=":material/autorenew:"),
         st.Page("pages/distillation_kernel_toy.py", title="Kernel Ridge Toy", icon=":material/function:"),
     ],
+    "Learn": [
+        st.Page("pages/learn_playground.py", title="Sphere Playground", icon=":material/public:"),
+        st.Page("pages/learn_1_alignment_uniformity.py", title="Lesson 1 · Alignment and uniformity",
+                icon=":material/counter_1:"),
+        st.Page("pages/learn_2_temperature.py", title="Lesson 2 · Temperature", icon=":material/counter_2:"),
+        st.Page("pages/learn_3_dimensional_collapse.py", title="Lesson 3 · Dimensional collapse",
+                icon=":material/counter_3:"),
+    ],
 }
 
-nav = st.navigation(PAGES)
+nav = st.navigation(PAGES, expanded=True)
 
 store = get_store()
 ensure_scheduler_throttled(store)

@@ -131,7 +131,9 @@ def trajectory_dict(traj: Any, *, positions: bool = True) -> dict[str, Any]:
     ``seconds``, ``final_alignment``, ``final_uniformity``, ``uniformity_optimum``,
     ``uniformity_uniform``. With ``positions``: ``steps`` (of the frames), ``labels``,
     ``inputs`` (null in free mode), ``positions_shape`` and ``positions_b64`` (the
-    (frames, N, dim) positions as little-endian float32 bytes, base64).
+    (frames, N, dim) positions as little-endian float32 bytes, base64); and when the trajectory
+    recorded them (``simulate(cfg, record_views=True)``), ``views_shape`` and ``views_b64`` (the
+    (frames, 2, N, dim) views, encoded the same way).
     """
     cfg = traj.config
     out: dict[str, Any] = {
@@ -154,18 +156,25 @@ def trajectory_dict(traj: Any, *, positions: bool = True) -> dict[str, Any]:
             positions_shape=list(pos.shape),
             positions_b64=base64.b64encode(pos.tobytes()).decode("ascii"),
         )
+        if getattr(traj, "views", None) is not None:
+            views = np.ascontiguousarray(traj.views, dtype="<f4")
+            out.update(views_shape=list(views.shape), views_b64=base64.b64encode(views.tobytes()).decode("ascii"))
     return out
 
 
 def decode(d: dict[str, Any]) -> dict[str, Any]:
     """:func:`trajectory_dict`'s object with ``positions`` (frames, N, dim) float32, ``labels``
-    (N,) int64 and ``inputs`` (N, 2) float32 or None as numpy arrays."""
+    (N,) int64 and ``inputs`` (N, 2) float32 or None as numpy arrays (and ``views``, (frames, 2,
+    N, dim) float32, when it holds them)."""
     out = dict(d)
     if "positions_b64" in out:
         raw = base64.b64decode(out.pop("positions_b64"))
         out["positions"] = np.frombuffer(raw, dtype="<f4").reshape(out.pop("positions_shape")).copy()
         out["labels"] = np.asarray(out["labels"], dtype=np.int64)
         out["inputs"] = None if out["inputs"] is None else np.asarray(out["inputs"], dtype=np.float32)
+    if "views_b64" in out:
+        raw = base64.b64decode(out.pop("views_b64"))
+        out["views"] = np.frombuffer(raw, dtype="<f4").reshape(out.pop("views_shape")).copy()
     return out
 
 
@@ -208,7 +217,8 @@ def simulate_in_subprocess(config_dict: dict[str, Any], timeout: float = 60.0, *
 def serve(threads: int = 1) -> int:
     """The child of :class:`ToyServer`: import torch, warm up, say ready, then answer one JSON
     line ``{"id": k, "config": {...}}`` with one JSON line ``{"id": k, **trajectory_dict}``
-    (or ``{"id": k, "error": message, "kind": "config" | "crash"}``) until stdin closes."""
+    (or ``{"id": k, "error": message, "kind": "config" | "crash"}``) until stdin closes. A
+    request with ``"views": true`` also gets the two views of every point at each frame."""
     start = time.perf_counter()
     import torch
 
@@ -228,7 +238,8 @@ def serve(threads: int = 1) -> int:
         try:
             req = json.loads(line)
             rid = req.get("id")
-            reply = {"id": rid, **trajectory_dict(simulate(ToyConfig.from_dict(req.get("config"))))}
+            traj = simulate(ToyConfig.from_dict(req.get("config")), record_views=bool(req.get("views", False)))
+            reply = {"id": rid, **trajectory_dict(traj)}
         except ConfigError as e:
             reply = {"id": rid, "error": str(e), "kind": "config"}
         except Exception as e:  # the server stays up; the caller gets the reason
@@ -284,10 +295,10 @@ class ToyServer:
                 raise RuntimeError(f"the toy server answered {ready!r} instead of its ready line")
             self.start_seconds = time.perf_counter() - t0
 
-    def request(self, config_dict: dict[str, Any], timeout: float = 60.0) -> dict[str, Any]:
+    def request(self, config_dict: dict[str, Any], timeout: float = 60.0, *, views: bool = False) -> dict[str, Any]:
         """Simulate ``config_dict`` in the child; raises ConfigError for a bad config (checked
         here first), ``TimeoutError`` after ``timeout`` seconds, ``RuntimeError`` when the child
-        fails."""
+        fails. ``views``: the reply also holds the two views of every point at each frame."""
         cfg = ToyConfig.from_dict(config_dict)
         with self._lock:
             if not self.running:
@@ -296,7 +307,10 @@ class ToyServer:
             self._next_id += 1
             rid = self._next_id
             try:
-                self._proc.stdin.write((json.dumps({"id": rid, "config": cfg.to_dict()}) + "\n").encode())
+                msg: dict[str, Any] = {"id": rid, "config": cfg.to_dict()}
+                if views:
+                    msg["views"] = True
+                self._proc.stdin.write((json.dumps(msg) + "\n").encode())
                 self._proc.stdin.flush()
             except BrokenPipeError:
                 self._kill()

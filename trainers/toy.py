@@ -174,6 +174,7 @@ class Trajectory:
     alignment: list[float] = field(default_factory=list)  # per step 0..steps: the two views of every point
     uniformity: list[float] = field(default_factory=list)  # per step 0..steps: the clean positions
     seconds: float = 0.0  # wall time of the simulation (data, model and steps; torch's import not included)
+    views: np.ndarray | None = None  # (frames, 2, N, dim) float32: the two views of every point at each recorded step (simulate(record_views=True)); else None
 
     @property
     def final_alignment(self) -> float:
@@ -392,8 +393,12 @@ class _Adam:
                 p.addcdiv_(m, (v.sqrt() / root_bc2).add_(eps), value=-step_size)
 
 
-def simulate(cfg: ToyConfig) -> Trajectory:
+def simulate(cfg: ToyConfig, *, record_views: bool = False) -> Trajectory:
     """Train ``cfg`` and record the trajectory of its points (see the module docstring).
+
+    ``record_views``: also record the two views of every point at each recorded step (the views that
+    step trains on, so their mean squared distance is ``alignment[step]``): a positive pair
+    drawn as a segment. They cost no extra random draws: the trajectory is the same either way.
 
     Deterministic: the same config gives the same trajectory (on the same machine and
     torch version). Uses torch's current thread count; callers that want one thread set it.
@@ -426,6 +431,7 @@ def simulate(cfg: ToyConfig) -> Trajectory:
     losses: list[float] = []
     aligns: list[float] = []
     uniforms: list[float] = []
+    view_frames: list[np.ndarray] = []
     for step in range(cfg.steps + 1):
         # two views of every point, and its clean position
         if cfg.mode == "encoder":
@@ -450,6 +456,8 @@ def simulate(cfg: ToyConfig) -> Trajectory:
         if step % every == 0 or step == cfg.steps:
             frames.append(clean.numpy().astype(np.float32, copy=True))
             frame_steps.append(step)
+            if record_views:
+                view_frames.append(torch.stack([z1.detach(), z2.detach()]).numpy().astype(np.float32, copy=True))
         if step == cfg.steps:
             break
         opt.step(torch.autograd.grad(loss, params))
@@ -459,4 +467,5 @@ def simulate(cfg: ToyConfig) -> Trajectory:
     return Trajectory(
         config=cfg, positions=np.stack(frames), steps=frame_steps, labels=y_np, inputs=x_np,
         loss=losses, alignment=aligns, uniformity=uniforms, seconds=time.perf_counter() - start,
+        views=np.stack(view_frames) if record_views else None,
     )
