@@ -15,6 +15,8 @@ References
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -31,6 +33,8 @@ __all__ = [
     "knn_accuracy",
     "linear_probe_accuracy",
     "knn_regression_mae",
+    "knn_regression_r2",
+    "knn_factor_probes",
     "linear_probe_regression",
 ]
 
@@ -69,8 +73,14 @@ def knn_predict(
 
 def _knn_predict(xtr: torch.Tensor, ytr: np.ndarray, xte: torch.Tensor, k: int) -> np.ndarray:
     """:func:`knn_predict` on checked inputs."""
-    classes, ytr_codes = np.unique(ytr, return_inverse=True)
     idx, dist = _nearest_neighbours(xte, xtr, k, metric="cosine", self_first=False)
+    return _vote(idx, dist, ytr, k)
+
+
+def _vote(idx: torch.Tensor, dist: torch.Tensor, ytr: np.ndarray, k: int) -> np.ndarray:
+    """Majority vote of the neighbours ``idx`` (M, k) at cosine distances ``dist`` (M, k) among
+    the training labels ``ytr``; ties to the larger summed similarity."""
+    classes, ytr_codes = np.unique(ytr, return_inverse=True)
     codes = torch.from_numpy(ytr_codes.reshape(-1).astype(np.int64)).to(idx.device)[idx]
     sim = (1.0 - dist).to(torch.float64)
     n_classes = classes.shape[0]
@@ -196,6 +206,92 @@ def knn_regression_mae(
     idx, _ = _nearest_neighbours(xte, xtr, k, metric="cosine", self_first=False)
     pred = ytr[idx.cpu().numpy()].mean(axis=1)
     return float(np.mean(np.abs(pred - yte)))
+
+
+def knn_regression_r2(
+    train_x: ArrayLike,
+    train_y: ArrayLike,
+    test_x: ArrayLike,
+    test_y: ArrayLike,
+    *,
+    k: int = 20,
+) -> float:
+    """Coefficient of determination R^2 of k-nearest-neighbour regression with cosine similarity.
+
+    The prediction for a test point is the unweighted mean target of its k training points of
+    highest cosine similarity (as in :func:`knn_regression_mae`); returns
+    ``1 - sum_i (y_i - pred_i)^2 / sum_i (y_i - mean(y))^2`` over the test points
+    (``sklearn.metrics.r2_score``: 1 is perfect, 0 is predicting the test mean, it can be
+    negative; constant test targets give 1.0 for a perfect prediction, else 0.0). How much of a
+    numeric factor (a position, a scale) the embedding keeps where neighbours can read it.
+
+    Parameters
+    ----------
+    train_x : array of shape (n_train, n_features)
+    train_y : array of shape (n_train,), numeric targets
+    test_x : array of shape (n_test, n_features)
+    test_y : array of shape (n_test,); at least 2 samples
+    k : int, default 20
+
+    Returns
+    -------
+    float, at most 1
+    """
+    xtr, xte = _check_split(train_x, test_x)
+    ytr = _as_targets(train_y, name="train_y", n=xtr.shape[0]).astype(np.float64)
+    yte = _as_targets(test_y, name="test_y", n=xte.shape[0]).astype(np.float64)
+    _check_k(k, xtr.shape[0])
+    if yte.shape[0] < 2:
+        raise ValueError("R^2 needs at least 2 test samples.")
+    idx, _ = _nearest_neighbours(xte, xtr, k, metric="cosine", self_first=False)
+    return float(r2_score(yte, ytr[idx.cpu().numpy()].mean(axis=1)))
+
+
+def knn_factor_probes(
+    train_x: ArrayLike,
+    test_x: ArrayLike,
+    train_factors: Mapping[str, ArrayLike],
+    test_factors: Mapping[str, ArrayLike],
+    *,
+    k: int = 20,
+) -> dict[str, float]:
+    """How much of each factor of variation the embedding keeps, read by its neighbours.
+
+    For every factor (a name in both mappings): a class factor (integer, boolean or string
+    values) gives the kNN accuracy of :func:`knn_accuracy`; a numeric factor (floating-point
+    values) gives the kNN R^2 of :func:`knn_regression_r2`; both with the same k cosine
+    neighbours, searched once for all the factors.
+
+    Parameters
+    ----------
+    train_x : array of shape (n_train, n_features)
+    test_x : array of shape (n_test, n_features)
+    train_factors : mapping of name -> array of shape (n_train,)
+    test_factors : mapping of name -> array of shape (n_test,), the same names
+    k : int, default 20
+
+    Returns
+    -------
+    dict of name -> float, in the order of ``train_factors``
+    """
+    xtr, xte = _check_split(train_x, test_x)
+    if set(train_factors) != set(test_factors):
+        raise ValueError(f"train_factors and test_factors must name the same factors; got "
+                         f"{sorted(train_factors)} and {sorted(test_factors)}.")
+    _check_k(k, xtr.shape[0])
+    idx, dist = _nearest_neighbours(xte, xtr, k, metric="cosine", self_first=False)
+    out: dict[str, float] = {}
+    for name, ftr in train_factors.items():
+        ytr = _as_targets(ftr, name=f"train factor {name!r}", n=xtr.shape[0])
+        yte = _as_targets(test_factors[name], name=f"test factor {name!r}", n=xte.shape[0])
+        if np.issubdtype(ytr.dtype, np.floating):
+            if yte.shape[0] < 2:
+                raise ValueError("R^2 needs at least 2 test samples.")
+            pred = ytr.astype(np.float64)[idx.cpu().numpy()].mean(axis=1)
+            out[name] = float(r2_score(yte.astype(np.float64), pred))
+        else:
+            out[name] = float(np.mean(_vote(idx, dist, ytr, k) == yte))
+    return out
 
 
 def linear_probe_regression(

@@ -105,7 +105,8 @@ def _config_from_args(a: argparse.Namespace) -> RunConfig:
     return RunConfig.from_dict(d)
 
 
-PUBLIC_COMMANDS = ("train", "list", "cancel", "resume", "delete", "doctor", "import", "export", "toy", "scheduler")
+PUBLIC_COMMANDS = ("train", "list", "cancel", "resume", "delete", "doctor", "import", "export", "toy", "baseline",
+                   "scheduler")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--repair", action="store_true", help="rebuild a damaged database, index or remove unknown run folders, "
                    "drop damaged snapshots, remove leftover temporary files")
     d.add_argument("--json", action="store_true", help="print the findings as one JSON object")
+    from jobs.baseline import add_baseline_parser
     from jobs.export import add_export_parser
     from jobs.importer import add_import_parser
     from jobs.toy_cli import add_toy_parser
@@ -140,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
     add_import_parser(sub)
     add_export_parser(sub)
     add_toy_parser(sub)
+    add_baseline_parser(sub)
     sc = sub.add_parser("scheduler", help="run the scheduler (started on demand by the app)")
     sc.add_argument("--store", dest="sched_store")
     sc.add_argument("--idle-exit", type=float, default=None)
@@ -150,6 +153,10 @@ def main(argv: list[str] | None = None) -> int:
     from jobs import store as st
 
     root = a.store or getattr(a, "sched_store", None)
+    if a.cmd == "baseline":  # probes of the raw input: no store
+        from jobs.baseline import run_baseline
+
+        return run_baseline(a)
     if a.cmd == "toy":  # the sphere playground: no store
         from jobs.toy_cli import run_toy
 

@@ -14,7 +14,7 @@ from trainers import registry
 from trainers.config import ConfigError, RunConfig
 
 #: Config fields that say which data a run saw; a teacher and its student must agree on them.
-DATA_FIELDS = ("dataset", "n_classes", "data_dim", "n_samples", "imbalance_ratio", "few_samples")
+DATA_FIELDS = ("dataset", "n_classes", "data_dim", "n_samples", "imbalance_ratio", "few_samples", "n_shapes")
 
 
 def check_teacher(store: st.Store, run_id: str, student: RunConfig | None = None) -> st.RunRecord:

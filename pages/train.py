@@ -32,9 +32,14 @@ st.title("Train")
 st.caption("Runs train in background worker processes: reload the page, close the tab or restart the app, "
            "they keep going. Snapshots of the embeddings are taken at epochs 0, 1, 2, 4, 8, … and the last.")
 
+DATASET_LABELS = {"n_samples": "Samples", "n_classes": "Classes", "data_dim": "Dimension",
+                  "imbalance_ratio": "Imbalance ratio (largest / smallest class, training split)",
+                  "few_samples": "Few samples (0 = all)", "n_shapes": "Shapes",
+                  "aug_crop": "Crop (area lost, up to)", "aug_flip": "Flip probability", "aug_rotate": "Rotation (degrees)",
+                  "aug_colour": "Colour jitter probability", "aug_grayscale": "Grayscale probability",
+                  "aug_channels": "Channel permutation probability", "aug_blur": "Blur probability"}
 FIELDS = ["dataset", "encoder", "loss", "epochs", "batch_size", "lr", "temperature", "views", "aug_strength",
-          "noise_eps", "seed", "hidden_dim", "rep_dim", "proj_dim", "n_classes", "data_dim", "n_samples",
-          "imbalance_ratio", "few_samples", "name"]
+          "noise_eps", "seed", "hidden_dim", "rep_dim", "proj_dim", *DATASET_LABELS, "name"]
 LABELS = {"dataset": "Dataset", "encoder": "Encoder", "loss": "Loss", "epochs": "Epochs", "batch_size": "Batch size",
           "lr": "Learning rate", "temperature": "Temperature τ", "views": "Views", "aug_strength": "Augmentation strength",
           "noise_eps": "Noise views ε", "seed": "Seed", "hidden_dim": "Hidden width", "rep_dim": "Representation dim",
@@ -42,11 +47,8 @@ LABELS = {"dataset": "Dataset", "encoder": "Encoder", "loss": "Loss", "epochs": 
           "imbalance_ratio": "Imbalance ratio", "few_samples": "Few samples", "name": "Run name",
           "loss_options": "Loss options", "teacher": "Teacher run", "distill": "Distillation loss",
           "task_weight": "Task weight", "distill_weight": "Distillation weight", "label_fraction": "Label fraction",
-          "accum_steps": "Accumulation steps"}
+          "accum_steps": "Accumulation steps", **DATASET_LABELS}
 PER_RUN = "Set per run by the preset: see the table of runs below the form."
-DATASET_LABELS = {"n_samples": "Samples", "n_classes": "Classes", "data_dim": "Dimension",
-                  "imbalance_ratio": "Imbalance ratio (largest / smallest class, training split)",
-                  "few_samples": "Few samples (0 = all)"}
 
 
 def _apply_preset() -> None:
@@ -81,7 +83,7 @@ def _form_values(teachers: dict[str, str]) -> dict:
         values[f] = float(st.session_state[f"train_{f}"])
     values["accum_steps"] = int(st.session_state["train_accum_steps"])
     for f in ("epochs", "batch_size", "views", "seed", "hidden_dim", "rep_dim", "proj_dim", "n_classes", "data_dim",
-              "n_samples", "few_samples"):
+              "n_samples", "few_samples", "n_shapes"):
         values[f] = int(values[f])
     return values
 
@@ -163,9 +165,10 @@ with left:
         field_input(c2, "rep_dim", "Representation dim", **_per_run("rep_dim"))
         field_input(c3, "proj_dim", "Embedding dim", **_per_run("proj_dim"))
         shown = registry.DATASETS[ds].options  # the fields that shape this dataset, from its spec
-        cols = st.columns(max(1, len(shown)))
-        for col, f in zip(cols, shown, strict=False):
-            field_input(col, f, DATASET_LABELS[f], **_per_run(f))
+        for start in range(0, len(shown), 3):  # three to a row
+            row = shown[start:start + 3]
+            for col, f in zip(st.columns(3), row, strict=False):
+                field_input(col, f, DATASET_LABELS[f], **_per_run(f))
     st.text_input("Run name (optional)", key="train_name", placeholder=f"{loss} on {ds}", **_per_run("name"))
     if "train_distill" not in st.session_state:  # sessions started before these widgets existed
         _apply_distill_preset({})

@@ -62,6 +62,17 @@ NUMBERS: dict[str, Rule] = {
     "n_samples": Rule("number of samples", 100, 200_000, "int"),
     "imbalance_ratio": Rule("imbalance ratio", 1.0, 1000.0, hint="1 = balanced"),
     "few_samples": Rule("few samples", 0, 200_000, "int", rule="0 (all) or an integer in [2, 200000]"),
+    "n_shapes": Rule("number of shapes", 2, 8, "int", hint="circle, square, triangle, cross, ring, diamond, star, "
+                     "hexagon: the first n"),
+    "aug_crop": Rule("crop", 0.0, 0.92, rule="in [0, 0.92]",
+                     hint="a view keeps between 1 - crop and all of the image's area; 0 = off"),
+    "aug_flip": Rule("flip probability", 0.0, 1.0, hint="horizontal flip; 0 = off"),
+    "aug_rotate": Rule("rotation", 0.0, 180.0, rule="in [0, 180] degrees", hint="a view turns by up to this much; 0 = off"),
+    "aug_colour": Rule("colour jitter probability", 0.0, 1.0,
+                       hint="brightness, contrast, saturation and hue, scaled by the augmentation strength; 0 = off"),
+    "aug_grayscale": Rule("grayscale probability", 0.0, 1.0, hint="0 = off"),
+    "aug_channels": Rule("channel permutation probability", 0.0, 1.0, hint="a random order of R, G, B; 0 = off"),
+    "aug_blur": Rule("blur probability", 0.0, 1.0, hint="Gaussian blur of sigma 0.3 to 1 pixel; 0 = off"),
     "distill_weight": Rule("distill weight", 0.0, 1000.0, rule="in [0, 1000]"),
     "task_weight": Rule("task weight", 0.0, 1000.0, rule="in [0, 1000]"),
     "label_fraction": Rule("label fraction", 0.0, 1.0, lo_open=True, rule="in (0, 1]", hint="0.1 = 10% of the labels"),
@@ -133,6 +144,15 @@ class RunConfig:
     n_samples: int = 3000  # generated sets: number of samples (before the long-tail cut)
     imbalance_ratio: float = 1.0  # largest / smallest class size (1 = balanced), exponential profile
     few_samples: int = 0  # regression sets: keep only this many training samples (0 = all)
+    n_shapes: int = 6  # shapes world: number of shape classes (the first n of trainers.data.SHAPES)
+    # --- augmentations of RGB images (trainers/augment.py; other kinds ignore them) ------------
+    aug_crop: float = 0.6  # random resized crop: a view keeps an area fraction in [1 - aug_crop, 1] (0 = off)
+    aug_flip: float = 0.5  # probability of a horizontal flip
+    aug_rotate: float = 0.0  # rotation by up to this many degrees either way (0 = off)
+    aug_colour: float = 0.8  # probability of colour jitter (its magnitude scales with aug_strength)
+    aug_grayscale: float = 0.2  # probability of grayscale
+    aug_channels: float = 0.0  # probability of a random permutation of the colour channels
+    aug_blur: float = 0.0  # probability of a Gaussian blur
     # --- loss options ----------------------------------------------------------------
     loss_options: dict[str, Any] = field(default_factory=dict)  # extra keyword arguments for the loss
     # --- distillation and scarce labels (trainers/distill.py) ------------------------------

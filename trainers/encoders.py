@@ -9,6 +9,8 @@ output, "embedding space", what the loss sees).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -64,6 +66,37 @@ class CNNEncoder(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.head(self.features(x.view(-1, 1, 8, 8)).flatten(1))  # (B, rep_dim)
         return h, self.projector(h)
+
+
+class RGBCNNEncoder(nn.Module):
+    """Small CNN for square RGB images given flattened (B, 3*H*W) (rows (3, H, W), H = W inferred
+    from ``in_dim``): three 3x3 conv blocks of width, 2 width, 4 width channels (BatchNorm, ReLU;
+    2x2 max pooling after the first two), global average pooling, a linear layer to rep_dim, then
+    the 2-layer projector. Sized for a CPU: 32 k parameters before the projector at width 16
+    and rep_dim 128."""
+
+    def __init__(self, in_dim: int, *, hidden_dim: int = 256, rep_dim: int = 128, proj_dim: int = 64,
+                 width: int = 16) -> None:
+        super().__init__()
+        side = math.isqrt(max(in_dim, 0) // 3)
+        if 3 * side * side != in_dim or side < 4:
+            raise ValueError(f"the RGB CNN takes square RGB images (3 x H x H features, H >= 4), got {in_dim} features")
+        self.side = side
+        w = width
+        self.features = nn.Sequential(
+            nn.Conv2d(3, w, 3, padding=1), nn.BatchNorm2d(w), nn.ReLU(inplace=True),  # (B, w, H, H)
+            nn.MaxPool2d(2),  # (B, w, H/2, H/2)
+            nn.Conv2d(w, 2 * w, 3, padding=1), nn.BatchNorm2d(2 * w), nn.ReLU(inplace=True),
+            nn.MaxPool2d(2),  # (B, 2w, H/4, H/4)
+            nn.Conv2d(2 * w, 4 * w, 3, padding=1), nn.BatchNorm2d(4 * w), nn.ReLU(inplace=True),
+            nn.AdaptiveAvgPool2d(1),  # (B, 4w, 1, 1)
+        )
+        self.head = nn.Linear(4 * w, rep_dim)
+        self.projector = _projector(rep_dim, hidden_dim, proj_dim)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = self.head(self.features(x.view(-1, 3, self.side, self.side)).flatten(1))  # (B, rep_dim)
+        return h, self.projector(h)  # (B, proj_dim)
 
 
 class LinearEncoder(nn.Module):

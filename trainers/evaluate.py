@@ -58,9 +58,12 @@ def snapshot(model: nn.Module, data: DataSplit, *, device: torch.device, aug_str
     spectrum_emb / spectrum_rep (covariance spectra on the held-out split);
     plus per-sample values (train rows; NaN on test rows); for classification ``knn_hit``
     (1 / 0: the kNN probe on the representation got the held-out sample right; NaN on train
-    rows and on held-out rows outside the probe's sample).
+    rows and on held-out rows outside the probe's sample); for a dataset with factors of
+    variation (shapes) ``factor_<name>`` (N,) per factor, every row.
     metrics: held-out-split figures (see docs/metrics in the pages; the kNN probes classify at
-    most :data:`KNN_MAX_QUERIES` held-out samples, ``n_knn_eval`` says how many), plus ``extra(arrays)``'s
+    most :data:`KNN_MAX_QUERIES` held-out samples, ``n_knn_eval`` says how many), the invariance
+    probes of a dataset with factors (:func:`factor_probes`: ``factor_probes`` on the
+    representation, ``factor_probes_embedding`` on the projector output), plus ``extra(arrays)``'s
     when given (the objective's own: CKA to a teacher, MSD's teacher entropy; trainers/distill.py).
     """
     n_tr = len(data.x_train)
@@ -82,7 +85,9 @@ def snapshot(model: nn.Module, data: DataSplit, *, device: torch.device, aug_str
         arrays[f"ps_{k}"] = np.r_[np.asarray(v, np.float32), np.full(len(data.x_test), np.nan, np.float32)]
 
     # alignment needs positive pairs: two augmented views of the held-out split
-    aug = make_augment(data.kind, aug_strength, data.noisy_dims)
+    for k, v in data.factors.items():
+        arrays[f"factor_{k}"] = v[arrays["index"]]
+    aug = make_augment(data.kind, aug_strength, data.noisy_dims, options=data.augment_options)
     g = torch.Generator().manual_seed(EVAL_SEED)
     xt = torch.as_tensor(data.x_test)
     v1 = aug(xt.clone(), g)
@@ -117,9 +122,43 @@ def snapshot(model: nn.Module, data: DataSplit, *, device: torch.device, aug_str
         m["rank_correlation"] = ordinality.distance_rank_correlation(rep_te, data.y_test)
         m["rank_correlation_emb"] = ordinality.distance_rank_correlation(emb_te, data.y_test)
         m["neighbour_gap"] = ordinality.neighbour_target_gap(rep_te, data.y_test)
+    if data.factors:
+        m["factor_probes"] = factor_probes(rep_tr, rep_te[q], data, q)
+        m["factor_probes_embedding"] = factor_probes(emb_tr, emb_te[q], data, q)
     for k, v in (per_sample or {}).items():
         v = np.asarray(v, np.float64)
         m[f"{k}_mean"], m[f"{k}_std"] = float(v.mean()), float(v.std())
     if extra is not None:
         m.update(extra(arrays))
     return arrays, {k: (float(v) if isinstance(v, (int, float, np.floating)) else v) for k, v in m.items()}
+
+
+def factor_probes(x_train: np.ndarray, x_query: np.ndarray, data: DataSplit, q: np.ndarray) -> dict[str, float]:
+    """What ``x`` keeps of each factor of ``data`` (:func:`analysis.probes.knn_factor_probes`: kNN
+    accuracy of a class factor, kNN R^2 of a numeric one, k = 20, cosine): fitted on the training
+    rows ``x_train``, scored on the held-out rows ``q`` (:func:`knn_query_rows`), ``x_query``."""
+    f_train = {k: v[data.index_train] for k, v in data.factors.items()}
+    f_query = {k: v[data.index_test[q]] for k, v in data.factors.items()}
+    return probes.knn_factor_probes(x_train, x_query, f_train, f_query)
+
+
+def raw_probes(data: DataSplit) -> dict[str, Any]:
+    """The probes of a snapshot on the raw input itself (a baseline for any representation):
+    on the held-out split, the label's kNN (k = 20, cosine) and linear probes (classification:
+    accuracies; regression: MAE and R^2) and the factor probes of a dataset with factors, with
+    the conventions of :func:`snapshot` (kNN on at most :data:`KNN_MAX_QUERIES` held-out rows)."""
+    q = knn_query_rows(data.y_test)
+    x_tr, x_te = data.x_train, data.x_test
+    m: dict[str, Any] = {"n_train": int(len(x_tr)), "n_eval": int(len(x_te)), "n_knn_eval": int(len(q)),
+                         "n_features": data.n_features}
+    if data.task == "classification":
+        m["knn_accuracy"] = probes.knn_accuracy(x_tr, data.y_train, x_te[q], data.y_test[q])
+        m["linear_accuracy"] = probes.linear_probe_accuracy(x_tr, data.y_train, x_te, data.y_test)
+    else:
+        m["knn_mae"] = probes.knn_regression_mae(x_tr, data.y_train, x_te[q], data.y_test[q])
+        m["knn_r2"] = probes.knn_regression_r2(x_tr, data.y_train, x_te[q], data.y_test[q])
+        lin = probes.linear_probe_regression(x_tr, data.y_train, x_te, data.y_test)
+        m["linear_mae"], m["linear_r2"] = lin["mae"], lin["r2"]
+    if data.factors:
+        m["factor_probes"] = factor_probes(x_tr, x_te[q], data, q)
+    return m

@@ -55,6 +55,27 @@ PRESETS: list[Preset] = [
     ),
 ]
 
+# --- the shapes world: 20x20 RGB shapes with nuisance factors, probed for what a representation keeps
+_SHAPES = {"dataset": "shapes", "encoder": "cnn_rgb", "loss": "nt_xent", "temperature": 0.2, "epochs": 150,
+           "batch_size": 256, "n_samples": 3000}
+PRESETS += [
+    Preset(
+        "Shapes · crop + colour vs crop only",
+        "NT-Xent with the small RGB CNN on the shapes world (6 shapes, 6 hues, random position, scale, rotation, "
+        "background and noise; about 3 minutes a run on one CPU core), with SimCLR's crop + colour augmentation and "
+        "with crops alone. Compare the shape kNN accuracy and the factor probes (colour, position, scale, background) "
+        "of the representation and of the projector output: without colour distortion the network tells images "
+        "apart by their colours, and its representation keeps the colour; with it, the shape is read better, and the "
+        "representation keeps colour that the projector output discards.",
+        [
+            {**_SHAPES, "aug_colour": 0.8, "aug_grayscale": 0.2, "name": "Shapes · crop + colour"},
+            {**_SHAPES, "aug_colour": 0.0, "aug_grayscale": 0.0, "name": "Shapes · crop only"},
+        ],
+        claim="without colour distortion the network solves the task by colour; the representation keeps colour "
+              "that the projector output discards (Chen et al. 2020)",
+    ),
+]
+
 # --- distillation (trainers/distill.py). A teacher reference "@k" means "run k of this group": the
 # Train page and the CLI submit a group with runner.submit_group, which replaces it by that run's id,
 # and the scheduler starts a student only once its teacher has finished (a teacher that fails or is

@@ -41,7 +41,7 @@ class DatasetSpec:
     name: str
     description: str
     task: str  # "classification" | "regression"
-    kind: str  # "image8" (8x8 images, flattened) | "vector"
+    kind: str  # "image8" (8x8 images, flattened) | "rgb" (3 x H x W images, flattened) | "vector"
     source: str  # "module:function": cfg -> trainers.data.Raw (all rows, before the split)
     options: tuple[str, ...] = ()  # the config fields that shape this set (shown on the Train page)
     generated: bool = False  # generated from the options (a teacher must match them all)
@@ -50,6 +50,7 @@ class DatasetSpec:
 
 
 _LONG_TAIL = ("imbalance_ratio",)
+RGB_AUGMENT = ("aug_crop", "aug_flip", "aug_rotate", "aug_colour", "aug_grayscale", "aug_channels", "aug_blur")
 DATASETS: dict[str, DatasetSpec] = {
     d.name: d
     for d in [
@@ -76,6 +77,11 @@ DATASETS: dict[str, DatasetSpec] = {
                     "image8", "trainers.data:rotated_digits", ("few_samples",)),
         DatasetSpec("intensity_digits", "digits scaled in intensity; target = the intensity factor", "regression",
                     "image8", "trainers.data:intensity_digits", ("few_samples",)),
+        DatasetSpec("shapes", "shapes world: 20x20 RGB images of n_shapes shapes (the label) drawn with nuisance "
+                    "factors (colour, position, scale, rotation, background, pixel noise) kept per sample",
+                    "classification", "rgb", "trainers.data:shapes",
+                    ("n_samples", "n_shapes", "imbalance_ratio", *RGB_AUGMENT), generated=True,
+                    class_sizes="trainers.data:shapes_class_sizes"),
     ]
 }
 
@@ -94,12 +100,14 @@ class EncoderSpec:
 ENCODERS: dict[str, EncoderSpec] = {
     e.name: e
     for e in [
-        EncoderSpec("mlp", "MLP (2 hidden layers, BatchNorm, ReLU) + 2-layer projector", ("image8", "vector"),
+        EncoderSpec("mlp", "MLP (2 hidden layers, BatchNorm, ReLU) + 2-layer projector", ("image8", "rgb", "vector"),
                     "trainers.encoders:MLPEncoder"),
-        EncoderSpec("linear", "two-layer linear network (Jing et al. toy: collapse shows directly)", ("image8", "vector"),
-                    "trainers.encoders:LinearEncoder"),
+        EncoderSpec("linear", "two-layer linear network (Jing et al. toy: collapse shows directly)",
+                    ("image8", "rgb", "vector"), "trainers.encoders:LinearEncoder"),
         EncoderSpec("cnn", "small CNN for 8x8 images (3 conv layers) + 2-layer projector", ("image8",),
                     "trainers.encoders:CNNEncoder"),
+        EncoderSpec("cnn_rgb", "small CNN for square RGB images (16-32-64 channels) + 2-layer projector", ("rgb",),
+                    "trainers.encoders:RGBCNNEncoder"),
     ]
 }
 

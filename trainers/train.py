@@ -47,7 +47,7 @@ HISTORY_SECONDS = 1.0  # at most one intermediate loss point per second inside a
 # below; rnc and l1 on a linear encoder at the largest learning rate (10) peaked at 1.6e4.
 LOSS_LIMIT = 1e6
 SUMMARY = ("knn_accuracy", "linear_accuracy", "alignment", "uniformity", "rankme", "knn_mae", "linear_mae", "linear_r2",
-           "rank_correlation")  # the snapshot metrics the CLI's JSON reports
+           "rank_correlation", "factor_probes", "factor_probes_embedding")  # the snapshot metrics the CLI's JSON reports
 
 
 class Stop(Exception):
@@ -140,7 +140,8 @@ def setup(store: Any, run_id: str, *, log: Callable[[str], None] = print) -> Set
         log("no checkpoint: starting from scratch")
     snaps = store.snapshots(run_id)
     return Setup(cfg=cfg, device=device, ds=ds, X=torch.as_tensor(ds.x_train, device=device),
-                 Y=torch.as_tensor(y, device=device), augment=make_augment(ds.kind, cfg.aug_strength, ds.noisy_dims),
+                 Y=torch.as_tensor(y, device=device), augment=make_augment(ds.kind, cfg.aug_strength, ds.noisy_dims,
+                                                                          options=ds.augment_options),
                  model=model, objective=objective, opt=opt, gens=gens, batch=b, steps_per_epoch=steps_per_epoch,
                  start_epoch=start_epoch, step=step, seconds_before=rec.seconds if rec.resume else 0.0,
                  last_metrics=dict(snaps[-1].metrics) if snaps else {})

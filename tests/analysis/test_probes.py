@@ -6,11 +6,14 @@ import numpy as np
 import pytest
 import torch
 from numpy.testing import assert_allclose
+from sklearn.metrics import r2_score
 from sklearn.neighbors import KNeighborsRegressor
 
 from analysis.probes import (
     knn_accuracy,
+    knn_factor_probes,
     knn_regression_mae,
+    knn_regression_r2,
     linear_probe_accuracy,
     linear_probe_regression,
 )
@@ -104,6 +107,71 @@ def test_knn_regression_on_an_ordered_arc_is_accurate() -> None:
     y = rng.uniform(0, 3, 600)
     z = np.c_[np.cos(y), np.sin(y)]
     assert knn_regression_mae(z[:400], y[:400], z[400:], y[400:], k=5) < 0.02
+
+
+def _naive_knn_r2(
+    train_x: np.ndarray, train_y: np.ndarray, test_x: np.ndarray, test_y: np.ndarray, k: int
+) -> float:
+    """R^2 of the mean target of the k most cosine-similar training points, one query at a time."""
+    tr = train_x / np.linalg.norm(train_x, axis=1, keepdims=True)
+    ss_res = 0.0
+    for q, y in zip(test_x, test_y, strict=True):
+        sims = tr @ (q / np.linalg.norm(q))
+        pred = train_y[np.argsort(-sims)[:k]].mean()
+        ss_res += (y - pred) ** 2
+    return 1.0 - ss_res / ((test_y - test_y.mean()) ** 2).sum()
+
+
+@pytest.mark.parametrize("k", [1, 5, 20])
+def test_knn_regression_r2_matches_a_naive_loop_and_scikit_learn(k: int) -> None:
+    rng = np.random.default_rng(7)
+    train_x, test_x = rng.standard_normal((150, 4)), rng.standard_normal((40, 4))
+    train_y = train_x[:, 0] + 0.3 * rng.standard_normal(150)
+    test_y = test_x[:, 0] + 0.3 * rng.standard_normal(40)
+    got = knn_regression_r2(train_x, train_y, test_x, test_y, k=k)
+    assert got == pytest.approx(_naive_knn_r2(train_x, train_y, test_x, test_y, k), rel=1e-9)
+    ref = KNeighborsRegressor(n_neighbors=k, metric="cosine", algorithm="brute").fit(train_x, train_y)
+    assert got == pytest.approx(r2_score(test_y, ref.predict(test_x)), rel=1e-6)
+
+
+def test_knn_regression_r2_known_cases() -> None:
+    rng = np.random.default_rng(8)
+    angle = rng.uniform(0, 3, 600)
+    z = np.c_[np.cos(angle), np.sin(angle)]  # the angle is the direction: neighbours know it
+    assert knn_regression_r2(z[:400], angle[:400], z[400:], angle[400:], k=5) > 0.99
+    noise = rng.standard_normal((600, 8))  # unrelated to the target: no better than its mean
+    assert knn_regression_r2(noise[:400], angle[:400], noise[400:], angle[400:]) < 0.05
+    # predicting the training mean for everyone (k = n_train) scores minus the squared offset
+    # of the test mean over the test variance
+    y_tr, y_te = angle[:400], angle[400:]
+    expected = 1 - ((y_te - y_tr.mean()) ** 2).sum() / ((y_te - y_te.mean()) ** 2).sum()
+    assert knn_regression_r2(noise[:400], y_tr, noise[400:], y_te, k=400) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="at least 2 test samples"):
+        knn_regression_r2(z[:10], angle[:10], z[10:11], angle[10:11], k=3)
+
+
+def test_knn_factor_probes_score_class_and_numeric_factors_with_one_search() -> None:
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((300, 6))
+    colour = (x[:, 0] > 0).astype(np.int64)  # a class factor the embedding holds
+    size = x[:, 1].astype(np.float32)  # a numeric one
+    shuffled = rng.permutation(size)  # a numeric one it does not hold
+    names = np.array(["red", "blue"])[colour]  # string classes count as classes
+    tr, te = slice(0, 200), slice(200, 300)
+    out = knn_factor_probes(
+        x[tr], x[te],
+        {"colour": colour[tr], "size": size[tr], "other": shuffled[tr], "name": names[tr]},
+        {"colour": colour[te], "size": size[te], "other": shuffled[te], "name": names[te]},
+        k=7,
+    )
+    assert list(out) == ["colour", "size", "other", "name"]
+    assert out["colour"] == knn_accuracy(x[tr], colour[tr], x[te], colour[te], k=7) == out["name"]
+    assert out["size"] == pytest.approx(knn_regression_r2(x[tr], size[tr], x[te], size[te], k=7))
+    assert out["colour"] > 0.8 and out["size"] > 0.3 and out["other"] < 0.1
+    with pytest.raises(ValueError, match="same factors"):
+        knn_factor_probes(x[tr], x[te], {"colour": colour[tr]}, {"size": size[te]})
+    with pytest.raises(ValueError, match="entries"):
+        knn_factor_probes(x[tr], x[te], {"colour": colour[:10]}, {"colour": colour[te]})
 
 
 def test_linear_probe_regression_recovers_a_linear_target() -> None:

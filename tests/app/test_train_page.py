@@ -224,3 +224,24 @@ def test_bounds_and_dataset_fields_come_from_the_rules(lab):
     assert "kd" not in at.selectbox(key="train_distill").options
     at.selectbox(key="train_dataset").set_value("digits").run()
     assert "kd" in at.selectbox(key="train_distill").options
+
+
+def test_the_shapes_preset_shows_its_augmentations_and_launches_them(lab):
+    """The shapes world's fields (shapes, augmentation switches) come from its spec; the preset
+    that compares colour augmentation with crop only launches both runs with their switches."""
+    from trainers.presets import PRESETS
+
+    at = open_page()
+    at.selectbox(key="train_dataset").set_value("shapes").run()
+    assert not at.exception
+    shown = {w.key for w in at.number_input}
+    assert {"train_n_shapes", "train_aug_crop", "train_aug_colour", "train_aug_channels"} <= shown
+    (preset,) = [p for p in PRESETS if p.name.startswith("Shapes")]
+    at.selectbox(key="train_preset").set_value(preset.name).run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.number_input(key="train_epochs").set_value(1).run()
+    [b for b in at.button if b.label.startswith(":material/rocket_launch: Train")][0].click().run()
+    assert not at.error, [e.value for e in at.error]
+    runs = sorted(lab.list_runs(), key=lambda r: r.created)
+    assert [r.config["dataset"] for r in runs] == ["shapes"] * len(preset.configs)
+    assert [r.config["aug_colour"] for r in runs] == [c.get("aug_colour", 0.8) for c in preset.configs]
