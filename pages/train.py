@@ -285,7 +285,7 @@ def _resume(run_id: str, from_scratch: bool = False) -> None:
 
 def _run_card(r: stmod.RunRecord) -> None:
     """A running run: name, progress, latest metrics, cancel."""
-    with st.container(border=True, key=f"train_card_{r.id}"):  # keyed: a new card never shows another run's numbers
+    with st.container(border=True):
         top = st.columns([4, 1])
         top[0].markdown(f"**{STATUS_ICON[r.status]} {md_escape(r.name)}** · `{r.id}` · {r.status}")
         top[1].button("Cancel", key=f"train_cancel_{r.id}", disabled=r.cancel_requested, on_click=_cancel,

@@ -103,7 +103,7 @@ def train_in_background(store_root: Path, **overrides) -> str:
 def goto_page(page, url: str, title: str) -> None:
     """Open ``url`` and follow the sidebar link ``title``; wait for the page's title."""
     page.goto(url)
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title).click(timeout=60_000)
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=title, exact=True).click(timeout=60_000)
     page.get_by_role("heading", name=title).first.wait_for(timeout=60_000)
 
 

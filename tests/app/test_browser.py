@@ -22,7 +22,7 @@ def test_launch_run_and_see_alignment_uniformity(app_server, page):
     page.get_by_text("Queue · 1 active").wait_for(timeout=30_000)
     page.get_by_test_id("stProgress").first.wait_for(timeout=60_000)
     page.screenshot(path=str(SHOTS / "train.png"))
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Alignment & Uniformity").click()
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Alignment & Uniformity", exact=True).click()
     chart = page.get_by_test_id("stPlotlyChart").first
     chart.wait_for(timeout=120_000)
     page.locator(".scatterlayer .point").first.wait_for(timeout=60_000)
@@ -31,7 +31,7 @@ def test_launch_run_and_see_alignment_uniformity(app_server, page):
     assert page.locator(".scatterlayer .trace").count() >= 1
     assert page.get_by_text("uniformity (lower = more uniform)").count() >= 1
     # the map page shows the run too (PCA first, UMAP once the scheduler has it): every digit a point
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Embedding Map").click()
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Embedding Map", exact=True).click()
     title = page.locator(".gtitle", has_text=re.compile(r"^(PCA|UMAP) of the embedding · .+ · epoch \d+$")).first
     title.wait_for(timeout=60_000)
     page.wait_for_timeout(1500)

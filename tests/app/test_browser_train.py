@@ -81,7 +81,7 @@ def test_group_queue_shows_the_running_run_and_its_live_chart_before_the_queued_
         card = main.get_by_text("group run 1", exact=False).first
         assert card.bounding_box()["y"] < queued.bounding_box()["y"]  # running runs first, queued ones after
         # the live chart follows run 1 (running) and shows its loss curve as it grows
-        page.locator(".gtitle", has_text="Loss · group run 1 · running").wait_for(state="attached", timeout=30_000)
+        page.locator(".gtitle", has_text="Loss · group run 1 · running").first.wait_for(state="attached", timeout=30_000)
         points = page.locator(".scatterlayer .trace .point")
         points.first.wait_for(state="attached", timeout=30_000)
         n0 = points.count()
@@ -174,7 +174,7 @@ def test_hostile_names_and_reasons_show_as_text(lab, page):
         assert main.get_by_text(HOSTILE_NAME, exact=False).count() >= 2
         assert_no_injection(page)
         page.screenshot(path=str(SHOTS / "train_hostile.png"))
-        page.locator(".gtitle", has_text="Loss · " + HOSTILE_NAME).wait_for(state="attached", timeout=30_000)  # chart title as text
+        page.locator(".gtitle", has_text="Loss · " + HOSTILE_NAME).first.wait_for(state="attached", timeout=30_000)  # chart title as text
         assert_no_injection(page)
         assert_no_exception(page)
     finally:

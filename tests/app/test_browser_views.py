@@ -141,7 +141,7 @@ def test_chosen_runs_follow_the_url_across_views_and_reloads(lab, page):
     wait_for(lambda: legend() == [HOSTILE_NAME], 30, every=0.3, what="the hostile name in the legend, as typed")
     assert_no_injection(page)
     # another view through the sidebar keeps the choice, and writes it back into the URL
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Dimensional Collapse").click()
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Dimensional Collapse", exact=True).click()
     page.get_by_role("heading", name="Dimensional Collapse").first.wait_for(timeout=30_000)
     page.get_by_test_id("stPlotlyChart").first.wait_for(timeout=60_000)
     wait_for(lambda: f"runs={first}" in address(page), 15, what="the URL to hold the chosen run")
@@ -155,7 +155,7 @@ def test_chosen_runs_follow_the_url_across_views_and_reloads(lab, page):
     page.get_by_test_id("stPlotlyChart").first.wait_for(timeout=60_000)
     wait_for(lambda: "other run" in (page.locator(".gtitle").first.text_content() or ""), 30, every=0.3,
              what="the linked run on the map")
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Alignment & Uniformity").click()
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Alignment & Uniformity", exact=True).click()
     page.get_by_test_id("stPlotlyChart").first.wait_for(timeout=60_000)
     wait_for(lambda: f"runs={other}" in address(page), 15, what="the URL to follow the map's run")
     wait_for(lambda: legend() == ["other run"], 30, every=0.3, what="the map's run on Alignment & Uniformity")
