@@ -30,7 +30,7 @@ import sqlite3
 import threading
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -339,15 +339,16 @@ def default_root() -> Path:
     return Path(os.environ.get(ENV_VAR) or DEFAULT_DIR).expanduser().resolve()
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically, owner-only (0600). A failed write leaves no
-    temporary file behind; no space left raises :class:`StoreFull`."""
+def _atomic_write(path: Path, write: Callable[[Any], None]) -> None:
+    """Write ``path`` atomically, owner-only (0600): ``write(file)`` fills a temporary file in
+    the same folder, which is fsynced and renamed. A failed write leaves no temporary file
+    behind; no space left raises :class:`StoreFull`."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with open(fd, "wb") as f:
-            f.write(data)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -359,6 +360,11 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         if is_no_space(e):
             raise StoreFull(path.parent) from e
         raise
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (see :func:`_atomic_write`)."""
+    _atomic_write(path, lambda f: f.write(data))
 
 
 def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
@@ -375,30 +381,14 @@ def atomic_save_npz(path: Path, arrays: dict[str, np.ndarray]) -> str:
 
 
 def atomic_save_npz_streamed(path: Path, arrays: dict[str, np.ndarray]) -> str:
-    """Save ``arrays`` as an .npz atomically, written straight to a temporary file in the same
-    folder (numpy writes 16 MB at a time), fsynced, checksummed by reading it back, renamed;
-    return its sha256. A failed write leaves no temporary file; no space left raises :class:`StoreFull`."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    try:
-        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with open(fd, "wb") as f:
-            np.savez(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        digest = hashlib.sha256()
-        with open(tmp, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        os.replace(tmp, path)
-    except OSError as e:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
-        if is_no_space(e):
-            raise StoreFull(path.parent) from e
-        raise
+    """Save ``arrays`` as an .npz atomically, written straight to the temporary file (numpy
+    writes 16 MB at a time, so no copy of the whole file is held in memory); return its sha256,
+    read back from the file."""
+    _atomic_write(path, lambda f: np.savez(f, **arrays))
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
     return digest.hexdigest()
 
 
