@@ -253,3 +253,25 @@ def get_preset(name: str) -> Preset:
         if p.name == name:
             return p
     raise ValueError(f"unknown preset {name!r}; known: {', '.join(p.name for p in PRESETS)}")
+
+
+def over_seeds(configs: list[RunConfig], seeds: list[int]) -> list[RunConfig]:
+    """The runs of ``configs`` repeated once per seed, seed-major (every config with the first
+    seed, then every config with the next). A teacher reference ``"@k"`` points to run k of the
+    same seed's block, so each seed's students learn from that seed's teacher. A run's name
+    gets " · seed S" when more than one seed is asked for. Seeds must be distinct."""
+    if not seeds:
+        raise ValueError("no seeds: give at least one, e.g. 0,1,2")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds {seeds}: each seed once")
+    n = len(configs)
+    out: list[RunConfig] = []
+    for b, s in enumerate(seeds):
+        for c in configs:
+            over: dict[str, Any] = {"seed": int(s)}
+            if c.teacher.startswith("@"):
+                over["teacher"] = f"@{int(c.teacher[1:]) + b * n}"
+            if len(seeds) > 1:
+                over["name"] = f"{c.display_name} · seed {s}"
+            out.append(RunConfig.from_dict({**c.to_dict(), **over}))
+    return out
