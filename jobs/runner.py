@@ -21,6 +21,7 @@ from __future__ import annotations
 import fcntl
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -231,11 +232,21 @@ def _worker_env(store: st.Store, threads: int) -> dict[str, str]:
     return env
 
 
+def _open_log(store: st.Store, run_id: str) -> Any:
+    return open(os.open(store.log_path(run_id), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+
+
+def _mark_launched(store: st.Store, run_id: str, pid: int, *, backend: str = "local", node: str = "") -> None:
+    store.update_run(run_id, status=st.RUNNING, pid=pid, pid_start=process_start_time(pid), boot_id=boot_id(),
+                     heartbeat=time.time(), started=time.time(), cancel_requested=0, backend=backend,
+                     node=node or socket.gethostname())
+
+
 def launch_worker(store: st.Store, run_id: str, *, threads: int | None = None) -> subprocess.Popen:
     """Start a detached worker for a queued run and mark it running with the worker's pid."""
     threads = threads or threads_per_worker()
     st.remove_stale_tmp(store.run_dir(run_id))
-    log = open(os.open(store.log_path(run_id), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600), "ab")
+    log = _open_log(store, run_id)
     proc = subprocess.Popen(
         [sys.executable, "-m", "trainers", "worker", run_id],
         stdin=subprocess.DEVNULL,
@@ -246,9 +257,133 @@ def launch_worker(store: st.Store, run_id: str, *, threads: int | None = None) -
         start_new_session=True,
     )
     log.close()
-    store.update_run(run_id, status=st.RUNNING, pid=proc.pid, pid_start=process_start_time(proc.pid), boot_id=boot_id(),
-                     heartbeat=time.time(), started=time.time(), cancel_requested=0)
+    _mark_launched(store, run_id, proc.pid)
     return proc
+
+
+def warm_enabled() -> bool:
+    """Whether the scheduler keeps a warm worker ready: ``$LAB_WARM`` (default on; ``0`` off)."""
+    return os.environ.get("LAB_WARM", "1") != "0"
+
+
+class WarmWorker:
+    """One worker process kept ready (``python -m jobs.warm``: torch imported, the default
+    dataset loaded, one forward pass done) that the scheduler hands the next run through its
+    stdin. It sleeps in a blocking read while it waits, so it costs memory, not cores; it exits
+    when its stdin closes (the scheduler ended, or died)."""
+
+    RESPAWN_BACKOFF = 30.0  # seconds before another try after a warm worker died while waiting
+
+    def __init__(self, store: st.Store) -> None:
+        self.store = store
+        self.proc: subprocess.Popen | None = None
+        self._died_at = 0.0
+
+    def spawn(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            return
+        if self.proc is not None:  # it died waiting: do not spin on a worker that cannot start
+            self.proc = None
+            self._died_at = time.monotonic()
+        if time.monotonic() - self._died_at < self.RESPAWN_BACKOFF and self._died_at:
+            return
+        log = _open_owner_only(self.store.root / "warm_worker.log", "ab")
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "jobs.warm", "--store", str(self.store.root)],
+                stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+                env=_worker_env(self.store, threads_per_worker()),
+                cwd=str(Path(__file__).resolve().parent.parent), start_new_session=True,
+            )
+        finally:
+            log.close()
+
+    def take(self, run_id: str, threads: int) -> subprocess.Popen | None:
+        """Hand ``run_id`` to the warm worker; None when none is alive (the caller starts a cold one)."""
+        p = self.proc
+        if p is None or p.poll() is not None or p.stdin is None:
+            return None
+        self.proc = None
+        st.remove_stale_tmp(self.store.run_dir(run_id))
+        _mark_launched(self.store, run_id, p.pid)  # the pid first: the worker checks it is the run's
+        try:
+            p.stdin.write(f"{run_id} {int(threads)}\n".encode())
+            p.stdin.close()
+        except OSError:  # it died just now
+            return None
+        return p
+
+    def close(self) -> None:
+        p, self.proc = self.proc, None
+        if p is not None and p.stdin is not None:
+            try:
+                p.stdin.close()  # end of input: it exits
+            except OSError:
+                pass
+
+
+class LocalBackend:
+    """Runs as worker processes on this machine (the default backend): a cold process per run,
+    or the warm worker when one is ready."""
+
+    name = "local"
+
+    def __init__(self, store: st.Store, *, warm: bool | None = None) -> None:
+        self.store = store
+        self.procs: dict[str, subprocess.Popen] = {}
+        self.warm = WarmWorker(store) if (warm_enabled() if warm is None else warm) else None
+        if self.warm is not None:
+            self.warm.spawn()
+
+    def launch(self, run_id: str, threads: int) -> None:
+        """Start ``run_id`` (marked running by the caller) and mark it with its worker's pid."""
+        p = self.warm.take(run_id, threads) if self.warm is not None else None
+        if p is None:
+            p = launch_worker(self.store, run_id, threads=threads)
+        self.procs[run_id] = p
+        if self.warm is not None:
+            self.warm.spawn()
+
+    def exited(self) -> list[tuple[str, int]]:
+        """Runs whose worker has exited since the last call, with its exit code (negative: a signal)."""
+        out = []
+        for run_id, p in list(self.procs.items()):
+            rc = p.poll()
+            if rc is not None:
+                del self.procs[run_id]
+                out.append((run_id, rc))
+        if self.warm is not None:
+            self.warm.spawn()  # one died while waiting: another (after a pause)
+        return out
+
+    def busy(self) -> set[str]:
+        """Runs whose worker has not exited yet."""
+        return set(self.procs)
+
+    def terminate(self, rec: st.RunRecord) -> None:
+        """Stop a run's worker that ignores a cancel (it checkpoints at its next poll)."""
+        if rec.pid:
+            try:
+                os.kill(rec.pid, signal.SIGTERM)
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        if self.warm is not None:
+            self.warm.close()
+
+
+def make_backend(store: st.Store, name: str | None = None) -> Any:
+    """The scheduler's backend: ``name``, else ``$LAB_BACKEND``, else "ray" when ``$RAY_ADDRESS``
+    is set, else "local"."""
+    name = name or os.environ.get("LAB_BACKEND") or ("ray" if os.environ.get("RAY_ADDRESS") else "local")
+    if name == "local":
+        return LocalBackend(store)
+    if name == "ray":
+        from jobs.ray_backend import RayBackend
+
+        return RayBackend(store)
+    raise ValueError(f"unknown backend {name!r}: use local or ray")
 
 
 # -- the scheduler ----------------------------------------------------------------------
@@ -312,13 +447,14 @@ def wake_scheduler(store: st.Store) -> bool:
 class Scheduler:
     """The loop of ``python -m trainers scheduler``."""
 
-    def __init__(self, store: st.Store, *, idle_exit: float | None = None, umap: bool = True) -> None:
+    def __init__(self, store: st.Store, *, idle_exit: float | None = None, umap: bool = True,
+                 backend: Any = None) -> None:
         self.store = store
+        self.backend = backend
         try:  # seconds with nothing to do before it exits: $LAB_SCHEDULER_IDLE, default 600
             self.idle_exit = idle_exit if idle_exit is not None else float(os.environ.get("LAB_SCHEDULER_IDLE", IDLE_EXIT_SECONDS))
         except ValueError:
             self.idle_exit = IDLE_EXIT_SECONDS
-        self.procs: dict[str, subprocess.Popen] = {}
         self.stop = threading.Event()
         self.umap = umap and os.environ.get("LAB_UMAP", "1") != "0"
         self.proj_busy = threading.Event()  # set while a map is being computed
@@ -342,21 +478,16 @@ class Scheduler:
         """One scheduling pass; return True if anything is queued, running or pending. A store
         error in one step is logged and the others go on."""
         s = self.store
+        if self.backend is None:
+            self.backend = make_backend(s)
         # workers that exited: the worker marks its own run; a signal death is marked here
-        for run_id, p in list(self.procs.items()):
-            rc = p.poll()
-            if rc is None:
-                continue
-            del self.procs[run_id]
+        for run_id, rc in self.backend.exited():
             self._guard(f"marking run {run_id}", lambda run_id=run_id, rc=rc: self._mark_exited(run_id, rc))
         self._guard("reaping", lambda: reap(s))
         # escalate cancels that a worker ignores for 15 s
         for rec in self._guard("listing running runs", lambda: s.list_runs(status=st.RUNNING)) or []:
-            if rec.cancel_requested and rec.pid and rec.heartbeat and time.time() - rec.heartbeat > 15:
-                try:
-                    os.kill(rec.pid, signal.SIGTERM)
-                except OSError:
-                    pass
+            if rec.cancel_requested and rec.heartbeat and time.time() - rec.heartbeat > 15:
+                self.backend.terminate(rec)
         running = self._guard("listing running runs", lambda: s.list_runs(status=st.RUNNING))
         queued = self._guard("listing queued runs", lambda: sorted(s.list_runs(status=st.QUEUED), key=lambda r: r.created))
         if running is None or queued is None:
@@ -365,11 +496,11 @@ class Scheduler:
         queued = [r for r in queued if self._guard(f"checking the teacher of {r.id}", lambda r=r: teacher_gate(s, r))]
         # a worker whose run has ended may still be exiting (writing, freeing memory): it holds
         # its core until its process is gone, so it counts until then
-        busy_workers = {r.id for r in running} | set(self.procs)
+        busy_workers = {r.id for r in running} | self.backend.busy()
         slots = concurrency() - len(busy_workers)
         for rec in queued[: max(0, slots)]:
             self._guard(f"starting run {rec.id}", lambda rec=rec: self._start(rec.id, len(running) + len(queued)))
-        return bool(running or queued or self.procs or self.proj_busy.is_set())
+        return bool(running or queued or self.backend.busy() or self.proj_busy.is_set())
 
     def _mark_exited(self, run_id: str, rc: int) -> None:
         rec = self.store.get_run(run_id)
@@ -385,7 +516,7 @@ class Scheduler:
         if not s.transition(run_id, (st.QUEUED,), status=st.RUNNING, pid=None, started=time.time(), heartbeat=time.time()):
             return
         try:
-            self.procs[run_id] = launch_worker(s, run_id, threads=threads_per_worker(min(concurrency(), wanting)))
+            self.backend.launch(run_id, threads_per_worker(min(concurrency(), wanting)))
         except BaseException as e:
             record_failure(s, run_id, e)
             raise
@@ -429,6 +560,8 @@ class Scheduler:
             except OSError as e:
                 _say(f"cannot write {pid_file}: {e}")
             signal.signal(signal.SIGTERM, lambda *a: self.stop.set())
+            if self.backend is None:
+                self.backend = make_backend(self.store)  # a warm worker starts importing now
             th = None
             if self.umap:
                 th = threading.Thread(target=self._projection_loop, daemon=True)
@@ -446,4 +579,5 @@ class Scheduler:
                     break
                 self.stop.wait(TICK_SECONDS)
             self.stop.set()
+            self.backend.close()
             _say("scheduler exiting")

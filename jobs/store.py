@@ -79,7 +79,9 @@ CREATE TABLE IF NOT EXISTS runs (
     total_epochs INTEGER NOT NULL DEFAULT 0,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     resume INTEGER NOT NULL DEFAULT 0,
-    metrics TEXT NOT NULL DEFAULT '{}'
+    metrics TEXT NOT NULL DEFAULT '{}',
+    backend TEXT NOT NULL DEFAULT '',
+    node TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS history (
     run_id TEXT NOT NULL,
@@ -136,6 +138,8 @@ class RunRecord:
     cancel_requested: bool
     resume: bool
     metrics: dict[str, Any] = field(default_factory=dict)
+    backend: str = ""  # where its worker ran: "local" (a process on this machine) or "ray"
+    node: str = ""  # the machine its worker ran on (its host name; a Ray node's address)
 
     @property
     def progress(self) -> float:
@@ -447,6 +451,14 @@ class Store:
         with self._conn() as c:
             c.executescript(SCHEMA)
             cols = {r[1] for r in c.execute("PRAGMA table_info(snapshots)").fetchall()}
+            run_cols = {r[1] for r in c.execute("PRAGMA table_info(runs)").fetchall()}
+        for col in ("backend", "node"):  # stores made before runs said where they ran
+            if col not in run_cols:
+                try:
+                    with self._tx() as c:
+                        c.execute(f"ALTER TABLE runs ADD COLUMN {col} TEXT NOT NULL DEFAULT ''")
+                except StoreFull:
+                    pass  # read as "" until a later open adds it
         if "sha256" not in cols:  # stores made before snapshots had checksums
             try:
                 with self._tx() as c:
@@ -643,6 +655,8 @@ class Store:
             cancel_requested=bool(row["cancel_requested"]),
             resume=bool(row["resume"]),
             metrics=_json_or_empty(row["metrics"]),
+            backend=row["backend"] if "backend" in row.keys() else "",
+            node=row["node"] if "node" in row.keys() else "",
         )
 
     def get_run(self, run_id: str) -> RunRecord:
@@ -680,7 +694,7 @@ class Store:
 
     _UPDATABLE = {
         "name", "status", "reason", "pid", "pid_start", "boot_id", "heartbeat", "started", "finished",
-        "seconds", "epoch", "step", "total_epochs", "cancel_requested", "resume", "metrics", "grp",
+        "seconds", "epoch", "step", "total_epochs", "cancel_requested", "resume", "metrics", "grp", "backend", "node",
     }  # fmt: skip
 
     def update_run(self, run_id: str, **fields: Any) -> None:

@@ -15,6 +15,9 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 # tests never start UMAP in the scheduler unless they ask for it, and keep workers to 1 thread
 os.environ.setdefault("LAB_UMAP", "0")
 os.environ.setdefault("LAB_SCHEDULER_IDLE", "20")
+# no warm worker (a process that imports torch) for every scheduler a test starts; the tests of
+# the warm worker and the browser test of the Train page turn it on
+os.environ.setdefault("LAB_WARM", "0")
 
 
 @pytest.fixture(scope="session")

@@ -114,8 +114,11 @@ def ensure_scheduler_throttled(store: stmod.Store, every: float = 5.0) -> None:
     st.session_state[key] = now
     try:
         runner.reap(store)
-        runner.wake_scheduler(store)
-    except stmod.StoreError:  # shown by the sidebar's store health line
+        if runner.warm_enabled():  # a person may press Train soon: have a warm worker ready
+            runner.ensure_scheduler(store)
+        else:
+            runner.wake_scheduler(store)
+    except (stmod.StoreError, OSError):  # shown by the sidebar's store health line
         pass
 
 

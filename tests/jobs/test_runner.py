@@ -121,10 +121,10 @@ def test_an_exiting_worker_holds_its_slot_until_its_process_is_gone(store, monke
     monkeypatch.setattr(runner, "launch_worker", lambda *a, **k: pytest.fail("started while the slot was taken"))
     done = store.create_run(RunConfig(**FAST), status=st.FINISHED)
     waiting = runner.submit(store, RunConfig(**FAST), start=False)
-    sched = runner.Scheduler(store, umap=False)
+    sched = runner.Scheduler(store, umap=False, backend=runner.LocalBackend(store, warm=False))
     exiting = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        sched.procs[done] = exiting
+        sched.backend.procs[done] = exiting
         assert sched.tick() is True
         assert store.get_run(waiting).status == st.QUEUED
     finally:

@@ -138,11 +138,11 @@ def test_scheduler_survives_store_errors_and_keeps_other_runs_going(store, monke
 
     monkeypatch.setattr(runner, "launch_worker", launch)
     monkeypatch.setenv("LAB_CONCURRENCY", "2")
-    sched = runner.Scheduler(store, umap=False)
+    sched = runner.Scheduler(store, umap=False, backend=runner.LocalBackend(store, warm=False))
     try:
         assert sched.tick() is True
         assert store.get_run(a).status == st.FAILED and "no space left" in store.get_run(a).reason
-        assert store.get_run(b).status == st.RUNNING and b in sched.procs
+        assert store.get_run(b).status == st.RUNNING and b in sched.backend.procs
         assert sched.errors == 1
         # a pass whose reads fail is logged, not raised, and counts as busy
         def broken(**k):
