@@ -38,7 +38,7 @@ left, right = st.columns(2)
 left.plotly_chart(figs.fits, width="stretch", key="distill_toy_fits")
 right.plotly_chart(figs.shrinkage, width="stretch", key="distill_toy_shrinkage")
 
-st.markdown(kt.equivalence_text(experiment, ridge=ridge))
+st.markdown(kt.equivalence_text(experiment, ridge=ridge, alpha=alpha))
 left, right = st.columns(2)
 left.plotly_chart(figs.equivalent_fits, width="stretch", key="distill_toy_eq_fit")
 right.plotly_chart(figs.equivalent_shrinkage, width="stretch", key="distill_toy_eq_shrinkage")

@@ -86,13 +86,20 @@ def toy_figures(e: ToyExperiment, *, alpha: float, ridge: float) -> ToyFigures:
     return ToyFigures(fits, shrink, eq_fit, eq_shr)
 
 
-def equivalence_text(e: ToyExperiment, *, ridge: float) -> str:
-    """One Markdown line: the plain ridge λ' that K unweighted steps amount to."""
+def equivalence_text(e: ToyExperiment, *, ridge: float, alpha: float = 0.0) -> str:
+    """Markdown: the plain ridge λ' that K unweighted steps amount to, and, with α > 0, what the
+    weighted steps of the chart above do instead (their error against the first step's, and
+    their limit, ridge with λ/α)."""
     steps = len(e.fits)
-    return (f"**Many unweighted steps = stronger ridge.** {steps} step(s) without ground truth (α = 0) shrink "
+    text = (f"**Many unweighted steps = stronger ridge.** {steps} step(s) without ground truth (α = 0) shrink "
             f"direction i by s_i^{steps}; the single plain ridge that matches them best has "
             f"λ' = {e.equivalent.ridge:.3g} ({e.equivalent.ridge / ridge:.1f} × λ; largest shrinkage gap "
             f"{e.equivalent.max_abs_error:.3f}).")
+    if alpha > 0:
+        text += (f" With α = {alpha:g} (the charts above) the steps keep {alpha:g} of the ground truth each time, so "
+                 f"they do not shrink to 0: step {steps}'s error is {e.mse[-1]:.4f} against step 1's {e.mse[0]:.4f}, "
+                 f"and their limit is plain ridge with λ/α = {e.limit_ridge:.3g} (error {e.mse_limit:.4f}).")
+    return text
 
 
 def toy_errors(e: ToyExperiment, *, alpha: float) -> pd.DataFrame:

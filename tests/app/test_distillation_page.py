@@ -274,6 +274,10 @@ def test_kernel_toy_fits_match_explicit_refits():
     assert len(errs) == 3 + 3 + 1
     want_mse = [np.mean((w - toy_function(grid)) ** 2) for w in want]  # to the noiseless function
     np.testing.assert_allclose(errs["error to the true function"][:3], want_mse, rtol=1e-6)
+    # the text speaks of the weighted steps on the charts too, with their numbers
+    text = next(m.value for m in at.markdown if "stronger ridge" in m.value)
+    assert f"step 3's error is {want_mse[2]:.4f} against step 1's {want_mse[0]:.4f}" in text
+    assert "ridge with λ/α = 0.02" in text
 
 
 def test_kernel_toy_without_ground_truth_matches_a_stronger_ridge():
@@ -289,6 +293,7 @@ def test_kernel_toy_without_ground_truth_matches_a_stronger_ridge():
     text = next(m.value for m in at.markdown if "stronger ridge" in m.value)
     lam = float(text.split("λ' = ")[1].split(" ")[0])
     assert lam > 0.01  # a stronger ridge than one step's
+    assert "λ/α" not in text  # α = 0: no weighted steps to speak of
     errs = at.dataframe[-1].value
     assert list(errs["fit"]) == ["step 1", "step 2", "step 3", "step 4", "4 steps, α = 0", "ridge λ'", "ridge λ"]
     np.testing.assert_allclose(errs["error to the true function"][3], errs["error to the true function"][4], rtol=1e-9)
