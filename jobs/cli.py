@@ -1,6 +1,7 @@
 """Command line: the same code as the app, headless, into the same store.
 
     python -m trainers train --dataset digits --loss nt_xent --epochs 50 --json
+    python -m trainers train --loss dcl --epochs 20 --seeds 0,1,2 [--detach] [--json]
     python -m trainers list | cancel RUN | resume RUN [--from-scratch] | delete RUN
     python -m trainers doctor [--repair] [--json]
     python -m trainers import FILE [--labels FILE] [--label-column NAME] [--view2 FILE] [--json]
@@ -123,6 +124,12 @@ def main(argv: list[str] | None = None) -> int:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_config_flags(t)
     t.add_argument("--json", action="store_true", help="print one JSON summary object as the last line")
+    t.add_argument("--seeds", metavar="LIST",
+                   help="train the configuration once per seed, as one group in the background workers: "
+                        "a list such as 0,1,2 or a range 0-4; waits for the runs and prints each run and the "
+                        "mean ± sd of its metrics over the seeds")
+    t.add_argument("--detach", action="store_true",
+                   help="with --seeds: queue the runs and return at once (follow them with `list` or in the app)")
     sub.add_parser("list", help="list runs")
     for name in ("cancel", "resume", "delete"):
         c = sub.add_parser(name, help=f"{name} a run")
@@ -213,6 +220,11 @@ def _run(a: argparse.Namespace, store) -> int:
             except ConfigError as e:
                 print(f"error: {e}", file=sys.stderr)
                 return 2
+        if a.seeds is not None:
+            return _train_seeds(a, store, cfg)
+        if a.detach:
+            print("error: --detach goes with --seeds (a single run trains in the foreground)", file=sys.stderr)
+            return 2
         if cfg.threads == 0 and "LAB_THREADS" not in os.environ:
             cfg = cfg.replace(threads=os.cpu_count() or 1)
         from trainers.train import train_run
@@ -293,6 +305,84 @@ def _run(a: argparse.Namespace, store) -> int:
 
         return worker.main(store, a.run_id)
     return 2
+
+
+SEEDS_POLL_SECONDS = 1.0  # how often `train --seeds` reads the store while it waits
+
+
+def _train_seeds(a: argparse.Namespace, store, cfg: RunConfig) -> int:
+    """``train --seeds``: the configuration once per seed, as one group queued for the
+    scheduler's workers (``trainers.presets.over_seeds``, ``runner.submit_group``). Waits until
+    every run has ended (Ctrl-C stops waiting, not the runs), then prints each run and the
+    mean ± sd of its final metrics; ``--detach`` returns once they are queued. A bad seed list
+    creates no run. Exit status: 0 when every run finished (or, detached, was queued), 2 for a
+    bad seed list, 3 when some run ended otherwise."""
+    import secrets
+
+    from analysis.seeds import aggregate, parse_seeds
+    from jobs import runner
+    from jobs import store as st
+    from trainers.presets import over_seeds
+
+    try:
+        seeds = parse_seeds(a.seeds)
+    except ValueError as e:
+        print(f"error: --seeds {a.seeds!r}: {e}", file=sys.stderr)
+        return 2
+    if a.seed is not None:
+        print("error: give --seed (one run) or --seeds (one run per seed), not both", file=sys.stderr)
+        return 2
+    group = cfg.group or f"{cfg.display_name} · seeds {a.seeds.strip()} · {secrets.token_hex(2)}"
+    try:
+        configs = over_seeds([cfg.replace(group=group)], seeds)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    ids = runner.submit_group(store, configs)
+    log = (lambda m: print(m, file=sys.stderr)) if a.json else print
+    log(f"queued {len(ids)} runs as group {group!r}: " + ", ".join(f"seed {c.seed} -> {i}" for c, i in zip(configs, ids,
+                                                                                                        strict=True)))
+    if not a.detach:
+        log("waiting for them to end (Ctrl-C stops waiting; the runs keep training in the background)")
+        done: set[str] = set()
+        try:
+            while len(done) < len(ids):
+                runner.reap(store)
+                for r in store.list_runs(group=group):
+                    if r.id in ids and r.id not in done and not r.active:
+                        done.add(r.id)
+                        log(f"  {r.id} (seed {r.config.get('seed')}): {r.status} at epoch {r.epoch}/{r.total_epochs}"
+                            + (f", {r.reason}" if r.reason else ""))
+                if len(done) < len(ids):
+                    runner.ensure_scheduler(store)
+                    time.sleep(SEEDS_POLL_SECONDS)
+        except KeyboardInterrupt:
+            print("stopped waiting; the runs keep training: follow them with `python -m trainers list`",
+                  file=sys.stderr)
+            return 130
+    runs = [store.get_run(i) for i in ids]
+    finished = [r for r in runs if r.status == st.FINISHED]
+    summary = aggregate([r.metrics for r in finished])
+    if a.json:
+        print(json.dumps({
+            "group": group, "seeds": seeds,
+            "runs": [{"run_id": r.id, "name": r.name, "seed": r.config.get("seed"), "status": r.status,
+                      "epoch": r.epoch, "reason": r.reason, "metrics": r.metrics} for r in runs],
+            "summary": {k: {"mean": v.mean, "sd": None if v.single_seed else v.sd, "n": v.n}
+                        for k, v in summary.items()},
+        }))
+    else:
+        for r in runs:
+            acc = r.metrics.get("knn_accuracy")
+            print(f"run {r.id}  seed {r.config.get('seed')}  {r.status}" + (f"  knn={acc:.3f}" if isinstance(acc, float)
+                                                                             else ""))
+        if summary:
+            print(f"over the {len(finished)} finished seed(s), mean ± sd (n - 1):")
+            for k, v in summary.items():
+                print(f"  {k}: {v.text(4)}")
+    if a.detach:
+        return 0
+    return 0 if len(finished) == len(runs) else 3
 
 
 if __name__ == "__main__":

@@ -1,11 +1,21 @@
-"""Compare: 2 to 12 runs (or a sweep's group) as small multiples on shared axes, and a table of
-final metrics with the best value per column marked."""
+"""Compare: 2 to 12 runs (or a sweep's group) as small multiples on shared axes, a table of
+final metrics with the best value per column marked, and the runs grouped by configuration over
+seeds: mean ± sd with error bars and bands, and the paired difference of two configurations."""
 
 from __future__ import annotations
 
 import streamlit as st
 
-from ui.compare_views import METRICS, dataset_tasks, maps_figure, setting_columns
+from ui.compare_views import (
+    METRICS,
+    config_colours,
+    dataset_tasks,
+    epoch_metrics,
+    maps_figure,
+    paired_table,
+    seed_bands,
+    setting_columns,
+)
 from ui.data import (
     get_store,
     metrics_over_epochs,
@@ -15,8 +25,9 @@ from ui.data import (
     snapshots,
 )
 from ui.download import chart
-from ui.figures import au_paths_figure, spectrum_figure
+from ui.figures import au_paths_figure, seed_band_figure, seed_bars_figure, spectrum_figure
 from ui.points import map_coords, panel_notes
+from ui.runs_views import config_groups, seed_list, seed_summaries, seed_table
 from ui.tables import best_marked_table
 from ui.text import md_escape
 from ui.widgets import epoch_slider, explain, pick_runs, rerun_on_new_snapshots, runs_with_snapshots
@@ -36,7 +47,10 @@ explain(
     "embeddings on one log scale (see *Dimensional Collapse*). **Alignment–uniformity**: each run's path over "
     "epochs (see *Alignment & Uniformity*). **Table**: the metrics of the held-out split; the best value of each "
     "column is marked (higher is better for accuracies, R², rank correlation and RankMe; lower for alignment, "
-    "uniformity and errors). Choose a group to open all runs of a sweep preset at once.",
+    "uniformity and errors). Choose a group to open all runs of a sweep preset at once. **Over seeds**: runs "
+    "that differ only by seed are one configuration; its metrics are shown as mean ± standard deviation (n − 1) "
+    "with error bars, over epochs as a band, and two configurations run with the same seeds are compared seed by "
+    "seed (the mean paired difference with a 95% Student-t interval). One seed gives no error bar.",
     expanded=False,
 )
 
@@ -138,3 +152,49 @@ if runs:
     if len(tasks) > 1:
         st.caption("These runs mix classification and regression datasets: accuracies and errors are not comparable "
                    "across them.")
+
+    # --- over seeds ------------------------------------------------------------------------
+    st.subheader("Over seeds")
+    configs = config_groups(runs, teachers=store.list_runs())
+    at_epoch = {r.id: snaps[r.id]["metrics"] for r in runs}
+    cfg_colours = config_colours(configs, colours)
+    if all(g.n == 1 for g in configs):
+        st.caption("Each configuration here ran one seed: no error bars. Repeat a configuration over seeds (the Train "
+                   "page's **Seeds**, or `python -m trainers train --seeds 0,1,2`) to see how much a reseeding moves "
+                   "its metrics.")
+    st.markdown(f"**{len(configs)} configuration(s)**, metrics as **mean ± sd** over their seeds, each run at its "
+                "latest snapshot at or before the chosen epoch:")
+    st.dataframe(seed_table(configs, at_epoch, METRICS), hide_index=True, width="stretch", key="cmp_seed_table",
+                 column_config={"configuration": st.column_config.TextColumn(pinned=True, width="medium")})
+    chart(seed_bars_figure([g.label for g in configs], seed_summaries(configs, at_epoch), METRICS, cfg_colours),
+          width="stretch", key="cmp_seed_bars", name="metrics over seeds")
+    over = epoch_metrics(frames, METRICS)
+    if over:
+        band_metric = st.selectbox("Metric over epochs", over, format_func=METRICS.get, key="cmp_seed_metric")
+        chart(seed_band_figure([g.label for g in configs], seed_bands(configs, frames, band_metric, up_to=epoch),
+                               cfg_colours, metric=METRICS[band_metric]), width="stretch", key="cmp_seed_band",
+              name="metric over seeds")
+        st.caption("Line: the mean over a configuration's seeds at each snapshot epoch; band: ± one standard deviation "
+                   "(where two seeds or more have that epoch).")
+    if len(configs) >= 2:
+        st.markdown("**Paired difference** of two configurations over the seeds both ran")
+        choices = list(range(len(configs)))
+        for k, default in (("cmp_pair_a", 0), ("cmp_pair_b", 1)):
+            if st.session_state.get(k) not in choices:
+                st.session_state[k] = default
+        pa, pb = st.columns(2)
+        ia = pa.selectbox("A", choices, format_func=lambda i: configs[i].label, key="cmp_pair_a")
+        ib = pb.selectbox("B", choices, format_func=lambda i: configs[i].label, key="cmp_pair_b")
+        a_cfg, b_cfg = configs[ia], configs[ib]
+        diff = paired_table(a_cfg, b_cfg, at_epoch, METRICS) if ia != ib else None
+        if ia == ib:
+            st.caption("Choose two different configurations.")
+        elif diff is None:
+            st.info(f"**{md_escape(a_cfg.label)}** ran seeds {seed_list(a_cfg.seeds)} and **{md_escape(b_cfg.label)}** "
+                    f"seeds {seed_list(b_cfg.seeds)}: no seed in common, so no paired difference. Run them with the "
+                    "same seeds.", icon=":material/info:")
+        else:
+            st.dataframe(diff, hide_index=True, width="stretch", key="cmp_seed_pairs")
+            st.caption("A − B, seed by seed: the mean of the differences, and a 95% Student-t interval (a paired t-test's). "
+                       "**better**: the configuration the difference favours when the interval excludes 0. "
+                       "With one shared seed the difference has no error bar.")

@@ -9,7 +9,14 @@ import streamlit as st
 from jobs import store as stmod
 from ui.data import get_store, runs_frame
 from ui.run_actions import run_actions
-from ui.runs_views import log_tail, merge_selection, metrics_table
+from ui.runs_views import (
+    SEED_COLUMNS,
+    log_tail,
+    merge_selection,
+    metrics_table,
+    repeated_over_seeds,
+    seed_table,
+)
 from ui.text import md_escape
 from ui.widgets import rerun_on_new_snapshots, selected_runs, set_selected_runs, sync_url
 
@@ -61,6 +68,18 @@ if set(chosen) != selected:
 else:
     sync_url()
 st.caption(f"{len(selected_runs())} run(s) selected for the views (kept in the page address: bookmark it or send it).")
+
+records = store.list_runs()
+shown = set(df["id"])
+repeated = repeated_over_seeds([r for r in records if r.id in shown], teachers=records)
+if repeated:
+    st.subheader("Over seeds")
+    st.dataframe(seed_table(repeated, {r.id: r.metrics for r in records}, SEED_COLUMNS),
+                 hide_index=True, width="stretch", key="runs_seed_table",
+                 column_config={"configuration": st.column_config.TextColumn(pinned=True, width="medium")})
+    st.caption("Finished runs that differ only by seed, one row per configuration: the mean ± standard deviation "
+               "(n − 1) of each final metric over its seeds. Runs still training, failed or cancelled are left out. "
+               "Compare draws them with error bars.")
 
 st.divider()
 ids = edited["id"].tolist()

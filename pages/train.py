@@ -14,9 +14,16 @@ from jobs import store as stmod
 from jobs.teachers import check_teacher
 from trainers import registry
 from trainers.config import RunConfig
-from trainers.presets import PRESETS, expand, get_preset, varied_fields
+from trainers.presets import PRESETS, expand, get_preset, over_seeds, varied_fields
 from ui.data import STATUS_ICON, get_store, run_colours
-from ui.form import field_input, loss_option_inputs, loss_options_from_form, set_loss_options
+from ui.form import (
+    SEEDS_KEY,
+    field_input,
+    loss_option_inputs,
+    loss_options_from_form,
+    seeds_input,
+    set_loss_options,
+)
 from ui.queue import chart_candidates, latest_with_history, loss_figure, split_queue
 from ui.text import md_escape
 from ui.widgets import SELECTED
@@ -153,7 +160,14 @@ with left:
     c1, c2, c3 = st.columns(3)
     field_input(c1, "lr", "Learning rate", step=1e-4, format="%.5f", **_per_run("lr"))
     field_input(c2, "views", "Views", **_per_run("views", f"More than 2 only for the multi-view losses ({multiview})."))
-    field_input(c3, "seed", "Seed", **_per_run("seed"))
+    repeat = bool(str(st.session_state.get(SEEDS_KEY) or "").strip())
+    field_input(c3, "seed", "Seed", **({"disabled": True, "help": "Set by **Seeds** below."} if repeat
+                                       else _per_run("seed")))
+    seeds, seeds_error = seeds_input(st, disabled="seed" in varied)
+    if seeds_error:
+        st.warning(f"Seeds: {md_escape(seeds_error)}", icon=":material/warning:")
+    elif seeds:
+        st.caption(f"Each run is trained once per seed ({len(seeds)} seeds), all as one group.")
     with st.expander(f"Options of {loss}"):
         loss_option_inputs(st, loss, **({"disabled": True, "help": PER_RUN} if "loss_options" in varied else {}))
     with st.expander("Augmentation, model and dataset options"):
@@ -207,12 +221,20 @@ with left:
         except ValueError as e:
             st.warning(f"These settings cannot run yet: {e}", icon=":material/warning:")
 
-    launch = st.button(":material/rocket_launch: Train" + (f" ({len(preset.configs)} runs)" if preset.is_sweep else ""),
+    n_runs = len(preset.configs) * (len(seeds) if seeds else 1)
+    launch = st.button(":material/rocket_launch: Train" + (f" ({n_runs} runs)" if n_runs > 1 else ""),
                        type="primary", width="stretch")
-    if launch:
+    if launch and seeds_error:
+        st.error(f"Cannot start: Seeds: {md_escape(seeds_error)}", icon=":material/block:")
+    elif launch:
         group = f"{preset.name} · {secrets.token_hex(2)}" if preset.is_sweep else ""
         try:
             configs = expand(preset, _form_values(teachers), group=group)
+            if seeds:
+                if len(seeds) > 1:
+                    named = preset.name if preset.is_sweep else configs[0].display_name
+                    group = f"{named} · seeds {', '.join(map(str, seeds))} · {secrets.token_hex(2)}"
+                configs = over_seeds([c.replace(group=group) for c in configs], seeds)
             for c in configs:  # a teacher that cannot teach is refused here, not when the worker starts
                 if c.teacher and not c.teacher.startswith("@"):
                     check_teacher(store, c.teacher, c)

@@ -1,21 +1,26 @@
-"""The Compare view's own figure and table columns: one map per run on shared axes, and the
-settings in which the compared runs differ."""
+"""The Compare view's own figure and table columns: one map per run on shared axes, the
+settings in which the compared runs differ, and runs of one configuration over seeds: a metric
+over epochs as mean ± sd, and the paired difference of two configurations over shared seeds."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
-from analysis.compare import config_differences
+from analysis.compare import config_differences, metric_goal
+from analysis.seeds import Summary, paired_difference, summarise_by_epoch
 from jobs import store as stmod
 from trainers import registry
 from ui.colours import SEQUENTIAL, class_colour
 from ui.figures import sample_customdata, split_symbols, value_map_trace
 from ui.panel_grid import cell, panel_title, titled_grid
 from ui.points import MapCoords, plot_rows
+from ui.runs_views import ConfigRuns, seed_list
 from ui.text import class_name, plot_escape
 
 METRICS = {"knn_accuracy": "kNN acc", "linear_accuracy": "linear acc", "knn_mae": "kNN MAE", "linear_mae": "linear MAE",
@@ -96,3 +101,62 @@ def setting_columns(runs: Sequence[stmod.RunRecord]) -> dict[str, list[str]]:
     differs = config_differences([{**r.config, "temperature": registry.temperature_of(r.config)} for r in runs])
     return {k: ["–" if v is None else f"{v:g}" if isinstance(v, float) else str(v) for v in vals]
             for k, vals in differs.items()}
+
+
+def config_colours(groups: Sequence[ConfigRuns], colours: Mapping[str, str]) -> list[str | None]:
+    """A configuration's colour: that of its first run (``colours``: run id -> colour)."""
+    return [colours.get(g.runs[0].id) for g in groups]
+
+
+def seed_bands(groups: Sequence[ConfigRuns], frames: Mapping[str, pd.DataFrame], metric: str,
+               up_to: int | None = None) -> list[dict[int, Summary]]:
+    """Per configuration, ``metric`` at each snapshot epoch (up to ``up_to``) as mean, sd and n
+    over its seeds (``frames``: run id -> metrics over epochs)."""
+    out = []
+    for g in groups:
+        series = []
+        for r in g.runs:
+            df = frames[r.id]
+            if df.empty or metric not in df:
+                continue
+            if up_to is not None:
+                df = df[df["epoch"] <= up_to]
+            series.append(dict(zip(df["epoch"].astype(int), pd.to_numeric(df[metric], errors="coerce"), strict=True)))
+        out.append(summarise_by_epoch(series))
+    return out
+
+
+def epoch_metrics(frames: Mapping[str, pd.DataFrame], columns: Mapping[str, str]) -> list[str]:
+    """The metrics of ``columns`` that some run has over its epochs."""
+    return [k for k in columns if any(not df.empty and k in df for df in frames.values())]
+
+
+def paired_table(a: ConfigRuns, b: ConfigRuns, metrics: Mapping[str, Mapping[str, Any]],
+                 columns: Mapping[str, str], *, confidence: float = 0.95) -> pd.DataFrame | None:
+    """The difference a − b of each metric of ``columns`` over the seeds both configurations ran
+    (``metrics``: run id -> its metrics), paired seed by seed (``analysis.seeds.paired_difference``):
+    one row per metric with the mean difference, its sd, the Student-t interval, the shared seeds,
+    and which configuration the difference favours when the interval excludes 0. One shared seed:
+    the difference is written "one seed: no error bar". A seed that a configuration ran twice
+    counts once, with the mean of its runs. ``None`` when they share no seed."""
+    def by_seed(g: ConfigRuns, k: str) -> dict[int, float]:  # two runs of one seed: their mean
+        values: dict[int, list[float]] = {}
+        for r in g.runs:
+            v, s = metrics.get(r.id, {}).get(k), r.config.get("seed")
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v) and isinstance(s, int):
+                values.setdefault(s, []).append(float(v))
+        return {s: float(np.mean(v)) for s, v in values.items()}
+
+    rows = []
+    for k, header in columns.items():
+        va, vb = by_seed(a, k), by_seed(b, k)
+        if not set(va) & set(vb):
+            continue
+        d = paired_difference(va, vb, confidence=confidence)
+        goal = metric_goal(k)
+        verdict = ""
+        if not d.single_seed and (d.low > 0 or d.high < 0) and goal is not None:
+            verdict = "A" if (d.mean > 0) == (goal == "max") else "B"
+        rows.append({"metric": header, "A − B": d.text(), "sd of differences": "–" if d.single_seed else f"{d.sd:.3g}",
+                     "shared seeds": seed_list(d.seeds), "better": verdict or "–"})
+    return pd.DataFrame(rows) if rows else None

@@ -153,3 +153,78 @@ def value_map_trace(pts: PointRows, coords: np.ndarray, arrays: Mapping[str, np.
         marker={"size": 4, "color": values[rows], "coloraxis": "coloraxis", "symbol": split_symbols(arrays["is_test"][rows])},
         customdata=sample_customdata(*columns), hovertemplate=hovertemplate,
     )
+
+
+# --------------------------------------------------------------------------- runs over seeds
+
+
+def _translucent(colour: str | None, alpha: float) -> str:
+    """A ``#rrggbb`` colour as ``rgba(r, g, b, alpha)`` (grey when there is none)."""
+    if not colour or not colour.startswith("#") or len(colour) != 7:
+        return f"rgba(128, 128, 128, {alpha})"
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r}, {g}, {b}, {alpha})"
+
+
+def seed_bars_figure(labels: Sequence[str], summaries: Sequence[Mapping[str, object]], columns: Mapping[str, str],
+                     colours: Sequence[str | None], *, height: int = 380) -> go.Figure:
+    """One panel per metric of ``columns`` (metric key -> title) that some configuration has:
+    a bar per configuration (``labels``, as typed; escaped here) at the mean over its seeds with
+    an error bar of ± one standard deviation (``summaries``: per configuration, metric key ->
+    ``analysis.seeds.Summary``). A configuration of one seed has no error bar; its bar says
+    "one seed". One legend entry per configuration, in ``colours``."""
+    from plotly.subplots import make_subplots
+
+    keys = [k for k in columns if any(k in s for s in summaries)]
+    fig = make_subplots(rows=1, cols=max(1, len(keys)), subplot_titles=[columns[k] for k in keys],
+                        horizontal_spacing=0.06 if len(keys) > 3 else 0.1)
+    for j, k in enumerate(keys):
+        for i, (label, s) in enumerate(zip(labels, summaries, strict=True)):
+            if k not in s:
+                continue
+            m = s[k]
+            name = plot_escape(label)
+            hover = (f"{m.mean:.4g} (one seed: no error bar)" if m.single_seed
+                     else f"mean ± sd: {m.mean:.4g} ± {m.sd:.2g} over {m.n} seeds")
+            fig.add_trace(go.Bar(
+                x=[name], y=[m.mean], name=name, legendgroup=f"config{i}", showlegend=j == 0,
+                marker={"color": colours[i]},
+                error_y={"type": "data", "array": [0.0 if m.single_seed else m.sd], "visible": not m.single_seed,
+                         "thickness": 1.5, "width": 6},
+                text=["one seed" if m.single_seed else ""], textposition="outside", cliponaxis=False,
+                hovertext=[hover], hovertemplate="%{hovertext}<extra>" + name + "</extra>",
+            ), row=1, col=j + 1)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_layout(title="Metrics over seeds: mean ± sd (error bar: one standard deviation, n − 1)",
+                      height=height, barmode="group", margin={"t": 70}, legend={"orientation": "h", "y": -0.08})
+    return fig
+
+
+def seed_band_figure(labels: Sequence[str], bands: Sequence[Mapping[int, object]], colours: Sequence[str | None], *,
+                     metric: str, height: int = 420) -> go.Figure:
+    """A metric over epochs for each configuration (``bands``: per configuration, epoch ->
+    ``analysis.seeds.Summary`` over its seeds): the mean as a line and ± one standard deviation
+    as a shaded band, over the epochs two seeds or more have. ``labels`` as typed (escaped
+    here); ``metric`` is the axis title."""
+    fig = go.Figure()
+    for i, (label, band) in enumerate(zip(labels, bands, strict=True)):
+        if not band:
+            continue
+        name = plot_escape(label)
+        epochs = list(band)
+        spread = [e for e in epochs if not band[e].single_seed]
+        if spread:
+            upper = [band[e].mean + band[e].sd for e in spread]
+            lower = [band[e].mean - band[e].sd for e in spread]
+            fig.add_trace(go.Scatter(x=spread + spread[::-1], y=upper + lower[::-1], fill="toself", mode="lines",
+                                     line={"width": 0}, fillcolor=_translucent(colours[i], 0.2), hoverinfo="skip",
+                                     showlegend=False, legendgroup=f"config{i}", name=name + " ± sd"))
+        text = [f"epoch {e}: {band[e].mean:.4g}" + (" (one seed)" if band[e].single_seed
+                                                    else f" ± {band[e].sd:.2g} (n = {band[e].n})") for e in epochs]
+        fig.add_trace(go.Scatter(x=epochs, y=[band[e].mean for e in epochs], mode="lines+markers", name=name,
+                                 line={"color": colours[i]}, marker={"size": 6}, legendgroup=f"config{i}",
+                                 hovertext=text, hovertemplate="%{hovertext}<extra>" + name + "</extra>"))
+    fig.update_layout(title=f"{plot_escape(metric)} over epochs: mean ± sd over seeds", xaxis_title="epoch",
+                      yaxis_title=plot_escape(metric), height=height, margin={"t": 50},
+                      legend={"orientation": "h", "y": -0.25})
+    return fig

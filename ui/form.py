@@ -83,3 +83,26 @@ def loss_options_from_form(loss: str) -> dict[str, Any]:
         if v is not None and v != r.default:
             out[k] = int(v) if r.kind == "int" else bool(v) if r.kind == "bool" else float(v)
     return out
+
+
+SEEDS_KEY = "train_seeds"
+
+
+def seeds_input(where: Any, *, disabled: bool = False) -> tuple[list[int] | None, str | None]:
+    """The Train form's "Seeds" field: a list such as ``0,1,2`` or a range ``0-4`` repeats the
+    launch once per seed, as one group. Returns ``(seeds, None)`` for a valid list, ``(None,
+    None)`` when it is empty (one launch with the form's Seed), ``(None, message)`` when the
+    text cannot be read (``analysis.seeds.parse_seeds``'s message)."""
+    from analysis.seeds import MAX_SEEDS, parse_seeds
+
+    text = where.text_input(
+        "Seeds (repeat over)", key=SEEDS_KEY, disabled=disabled, placeholder="e.g. 0,1,2 or 0-4 · empty: the Seed above",
+        help="Train the configuration (every run of a preset) once per seed, as one group: Compare and Runs then "
+             f"show each metric as mean ± sd over the seeds. Whole numbers separated by commas, or ranges; at most "
+             f"{MAX_SEEDS}. Empty: one run with the Seed field.")
+    if not str(text or "").strip():
+        return None, None
+    try:
+        return parse_seeds(text), None
+    except ValueError as e:
+        return None, str(e)
