@@ -40,7 +40,7 @@ if groups:
 selected = set(selected_runs())
 df.insert(0, "select", df["id"].isin(selected))
 cols = ["select", "", "name", "loss", "dataset", "epoch", "kNN acc", "linear acc", "alignment", "uniformity", "RankMe",
-        "status", "encoder", "seconds", "reason", "id"]
+        "status", "encoder", "seconds", "ran on", "reason", "id"]
 edited = st.data_editor(
     df[cols],
     key="runs_table",
@@ -60,6 +60,8 @@ edited = st.data_editor(
         "alignment": st.column_config.NumberColumn(format="%.3f"),
         "uniformity": st.column_config.NumberColumn(format="%.3f"),
         "RankMe": st.column_config.NumberColumn(format="%.1f"),
+        "ran on": st.column_config.TextColumn("ran on", help="the backend (local worker processes, or Ray) and the "
+                                                             "machine (node) that trained the run"),
     },
 )
 chosen = edited.loc[edited["select"], "id"].tolist()

@@ -146,6 +146,7 @@ def runs_frame(store: stmod.Store) -> pd.DataFrame:
                 "uniformity": m.get("uniformity"),
                 "RankMe": m.get("rankme"),
                 "group": r.group,
+                "ran on": " · ".join(x for x in (r.backend, r.node) if x),
                 "reason": r.reason,
                 "created": pd.Timestamp(r.created, unit="s"),
             }

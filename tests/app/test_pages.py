@@ -92,6 +92,11 @@ def test_runs_page_lists_runs_and_metrics(lab):
         assert row["kNN acc"] == pytest.approx(final["knn_accuracy"])
         assert row["alignment"] == pytest.approx(final["alignment"])
     assert any('"loss": "' in c.value for c in at.code)
+    # where each run trained: the backend and node its worker recorded
+    s.update_run(ids["supcon"], backend="ray", node="10.0.0.7")
+    table = _app("pages/runs.py").dataframe[0].value.set_index("id")
+    assert table.loc[ids["supcon"], "ran on"] == "ray · 10.0.0.7"
+    assert table.loc[ids["nt_xent"], "ran on"] == ""  # trained in the test's own process: no worker recorded it
 
 
 def test_alignment_uniformity_page_plots_each_run(lab):
