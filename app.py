@@ -19,6 +19,7 @@ PAGES = {
         st.Page("pages/alignment_uniformity.py", title="Alignment & Uniformity", icon=":material/scatter_plot:"),
         st.Page("pages/collapse.py", title="Dimensional Collapse", icon=":material/stacked_line_chart:"),
         st.Page("pages/embedding_map.py", title="Embedding Map", icon=":material/map:"),
+        st.Page("pages/fingerprint.py", title="What It Keeps", icon=":material/fingerprint:"),
     ],
     "Methods": [
         st.Page("pages/temperature.py", title="Temperature", icon=":material/thermostat:"),

@@ -1,4 +1,5 @@
-"""Embedding Map: PCA at once, UMAP when the worker has it; coloured by label."""
+"""Embedding Map: PCA at once, UMAP when the worker has it; coloured by label, a per-sample value or a
+factor of variation of the dataset."""
 
 from __future__ import annotations
 
@@ -6,10 +7,18 @@ import streamlit as st
 
 from trainers import registry
 from ui import map_selection
-from ui.data import dataset_images, get_store, snapshot_arrays, snapshots
+from ui.data import (
+    data_options,
+    dataset_images,
+    get_store,
+    snapshot_arrays,
+    snapshot_factors,
+    snapshots,
+)
 from ui.download import chart, run_download_button
 from ui.embedding_map_views import (
     colour_options,
+    image_caption,
     map_figure,
     sample_image_figure,
     sample_line,
@@ -31,8 +40,11 @@ explain(
     "must, but hides structure in the other directions). **UMAP** keeps neighbourhoods (which points are close), "
     "not global distances: cluster sizes and gaps between clusters mean little. UMAP is computed in the background "
     "by the scheduler after each snapshot; until it is ready, PCA is shown. Successive epochs are aligned to each "
-    "other so that the epoch slider shows motion. **What to look for:** classes separating over epochs; "
-    "collapsed runs shrink to a line or a point; held-out points (×) land among their class.",
+    "other so that the epoch slider shows motion. **Colour by** a factor of variation (the shapes world's colour, "
+    "position, scale, angle, background) to see what the map is organised by besides the label. "
+    "**What to look for:** classes separating over epochs; "
+    "collapsed runs shrink to a line or a point; held-out points (×) land among their class; on the shapes world, "
+    "clusters by colour or a smooth gradient of position mean the space keeps that factor.",
     expanded=False,
 )
 
@@ -71,8 +83,14 @@ if run is not None:
             + ", so this map looks organised before training: compare later epochs with this one, not with a blank."
         )
 
-    options = colour_options(arr)
-    colour = st.radio("Colour by", options, horizontal=True, key="map_colour") if len(options) > 1 else options[0]
+    factors = snapshot_factors(arr, run.config, snap["metrics"])
+    options = colour_options(arr, list(factors))
+    if st.session_state.get("map_colour") not in options:  # a choice another run's snapshot offered
+        st.session_state.pop("map_colour", None)
+    colour = (st.selectbox("Colour by", options, key="map_colour",
+                           help="The label (or target), a per-sample value of the run, or a factor of variation of "
+                                "the dataset: classes get one colour each, numbers a colour bar.")
+              if len(options) > 1 else options[0])
     pts = plot_rows(arr["y"], coords, method=f"{shown} map")
     if pts.note:
         st.caption(pts.note)
@@ -82,7 +100,7 @@ if run is not None:
                                           dataset=dataset)
     row = sample_row(arr, chosen.index) if chosen is not None else None
     fig = map_figure(arr, coords, pts, colour=colour, shown=shown, space=space, run_name=run.name, epoch=epoch,
-                     selected=row)
+                     selected=row, factors=factors)
     chart(fig, width="stretch", key="map_chart", on_select="rerun", selection_mode=("points",))
     st.caption("Circles: training split; ×: held-out split. Hover for index and label; click a point to inspect it.")
     run_download_button(store, run.id, epoch, key="map_parquet")
@@ -95,11 +113,11 @@ if run is not None:
             else:
                 st.markdown(sample_line(arr, coords, row, shown=shown, classes=shows_classes(arr["y"], colour),
                                         where=where))
-                imgs = dataset_images(dataset)
+                imgs = dataset_images(dataset, data_options(run.config))
                 if imgs is not None and 0 <= chosen.index < len(imgs):
                     st.plotly_chart(sample_image_figure(imgs[chosen.index]), key="map_image",
                                     config={"displayModeBar": False})
-                    st.caption(f"Sample {chosen.index} as the encoder sees it (8×8 pixels).")
+                    st.caption(image_caption(chosen.index, imgs[chosen.index]))
             st.caption("The selection stays on this sample across epochs and runs of this dataset.")
             if st.button("Clear selection", key="map_clear"):
                 map_selection.clear(SELECTED)

@@ -8,6 +8,7 @@ import streamlit as st
 from analysis.temperature import extreme_samples
 from trainers import registry
 from ui.data import (
+    data_options,
     dataset_images,
     get_store,
     run_colours,
@@ -112,7 +113,7 @@ if run is not None:
     if section == "extremes":
         st.subheader(f"The {N_EXTREME} samples with the lowest and the highest τᵢ")
         low, high = extreme_samples(t.tau, k=N_EXTREME)
-        images = dataset_images(run.config["dataset"])
+        images = dataset_images(run.config["dataset"], data_options(run.config))
         if images is not None:
             chart(extremes_figure(t, images, low, high), width="stretch", key="temp_extremes")
             st.caption("Top row: lowest τᵢ (sharpest contrast); bottom row: highest τᵢ. Titles: τᵢ · class.")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -218,16 +219,62 @@ def projection(store: stmod.Store, run_id: str, epoch: int, space: str, method: 
     return store.projection(run_id, epoch, space, method)
 
 
-@st.cache_data(show_spinner=False)
-def dataset_images(dataset: str) -> np.ndarray | None:
-    """(N, 8, 8) images by stable index for image datasets, else None."""
+def data_options(config: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """The settings of a run's ``config`` that shape its dataset's rows and split (its dataset
+    spec's options, the augmentation switches aside), as a hashable key: a generated set such as
+    the shapes world draws other images for another ``n_samples``. Empty for an imported run."""
+    spec = registry.DATASETS.get(str(config.get("dataset")))
+    if spec is None:
+        return ()
+    return tuple((f, config[f]) for f in spec.options if not f.startswith("aug_") and f in config)
+
+
+def _dataset(dataset: str, options: tuple[tuple[str, Any], ...]) -> Any:
+    """The dataset ``dataset`` with the settings ``options`` (``trainers.data.load``)."""
     from trainers import data
     from trainers.config import RunConfig
 
-    if dataset not in registry.DATASETS or registry.DATASETS[dataset].kind != "image8":
+    spec = registry.DATASETS[dataset]
+    loss = "rnc" if spec.task == "regression" else "nt_xent"
+    return data.load(RunConfig.from_dict({"dataset": dataset, "loss": loss,
+                                          "encoder": registry.encoders_for_dataset(dataset)[0], **dict(options)}))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def dataset_images(dataset: str, options: tuple[tuple[str, Any], ...] = ()) -> np.ndarray | None:
+    """Images by stable index for image datasets, else None: (N, 8, 8) grey levels in [0, 1]
+    (digits), or (N, H, W, 3) RGB in [0, 1] (the shapes world). ``options``: the run's
+    :func:`data_options` (a generated set's images depend on them)."""
+    spec = registry.DATASETS.get(dataset)
+    if spec is None or spec.kind not in ("image8", "rgb"):
         return None
-    loss = "rnc" if registry.DATASETS[dataset].task == "regression" else "nt_xent"
-    return data.load(RunConfig(dataset=dataset, loss=loss)).images
+    return _dataset(dataset, options).images
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def dataset_factors(dataset: str, options: tuple[tuple[str, Any], ...] = ()) -> dict[str, np.ndarray]:
+    """The per-sample factors of a dataset (the shapes world's colour, x, y, scale, angle, ...),
+    name -> (N,) array by stable index (integer: a class factor; float: a numeric one); empty for
+    datasets without factors. ``options``: the run's :func:`data_options`."""
+    if dataset not in registry.DATASETS:
+        return {}
+    return {k: np.asarray(v) for k, v in _dataset(dataset, options).factors.items()}
+
+
+def snapshot_factors(arrays: Mapping[str, np.ndarray], config: Mapping[str, Any],
+                     metrics: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """The factors of each row of a snapshot (``arrays``, from :func:`snapshot_arrays`; its
+    ``metrics`` and its run's ``config``), name -> (N,) array in the snapshot's row order: the
+    dataset's per-sample factors at the snapshot's stable indices (``arrays["index"]``). A worker
+    writes them into the snapshot (``factor_<name>``); those are read as they are. A snapshot
+    whose metrics have factor probes but whose arrays lack the factors loads them from the
+    dataset (:func:`dataset_factors`, cached); any other has none (no dataset is loaded)."""
+    stored = {k[len("factor_"):]: np.asarray(v) for k, v in arrays.items() if k.startswith("factor_")}
+    if stored or not metrics.get("factor_probes"):
+        return stored
+    factors = dataset_factors(str(config.get("dataset")), data_options(config))
+    index = np.asarray(arrays["index"])
+    return {k: v[index] for k, v in factors.items() if len(index) == 0 or int(index.max()) < len(v)}
 
 
 def metrics_over_epochs(store: stmod.Store, run_id: str) -> pd.DataFrame:
