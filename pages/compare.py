@@ -26,6 +26,7 @@ from ui.data import (
 )
 from ui.download import chart
 from ui.figures import au_paths_figure, seed_band_figure, seed_bars_figure, spectrum_figure
+from ui.fingerprint_views import raw_reference, rerun_when_reference_ready
 from ui.points import map_coords, panel_notes
 from ui.runs_views import config_groups, seed_list, seed_summaries, seed_table
 from ui.tables import best_marked_table
@@ -166,13 +167,19 @@ if runs:
                 "latest snapshot at or before the chosen epoch:")
     st.dataframe(seed_table(configs, at_epoch, METRICS), hide_index=True, width="stretch", key="cmp_seed_table",
                  column_config={"configuration": st.column_config.TextColumn(pinned=True, width="medium")})
-    chart(seed_bars_figure([g.label for g in configs], seed_summaries(configs, at_epoch), METRICS, cfg_colours),
-          width="stretch", key="cmp_seed_bars", name="metrics over seeds")
+    reference = raw_reference(runs)
+    chart(seed_bars_figure([g.label for g in configs], seed_summaries(configs, at_epoch), METRICS, cfg_colours,
+                           reference=reference), width="stretch", key="cmp_seed_bars", name="metrics over seeds")
+    rerun_when_reference_ready(runs)
+    if reference:
+        st.caption("Dashed: the same probes on the raw input (`python -m trainers baseline`), the no-learning "
+                   "reference of these runs' data.")
     over = epoch_metrics(frames, METRICS)
     if over:
         band_metric = st.selectbox("Metric over epochs", over, format_func=METRICS.get, key="cmp_seed_metric")
         chart(seed_band_figure([g.label for g in configs], seed_bands(configs, frames, band_metric, up_to=epoch),
-                               cfg_colours, metric=METRICS[band_metric]), width="stretch", key="cmp_seed_band",
+                               cfg_colours, metric=METRICS[band_metric], reference=reference.get(band_metric)),
+              width="stretch", key="cmp_seed_band",
               name="metric over seeds")
         st.caption("Line: the mean over a configuration's seeds at each snapshot epoch; band: ± one standard deviation "
                    "(where two seeds or more have that epoch).")

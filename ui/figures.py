@@ -166,13 +166,18 @@ def _translucent(colour: str | None, alpha: float) -> str:
     return f"rgba({r}, {g}, {b}, {alpha})"
 
 
+REFERENCE_NAME = "raw input (no learning)"
+
+
 def seed_bars_figure(labels: Sequence[str], summaries: Sequence[Mapping[str, object]], columns: Mapping[str, str],
-                     colours: Sequence[str | None], *, height: int = 380) -> go.Figure:
+                     colours: Sequence[str | None], *, height: int = 380,
+                     reference: Mapping[str, float] | None = None) -> go.Figure:
     """One panel per metric of ``columns`` (metric key -> title) that some configuration has:
     a bar per configuration (``labels``, as typed; escaped here) at the mean over its seeds with
     an error bar of ± one standard deviation (``summaries``: per configuration, metric key ->
     ``analysis.seeds.Summary``). A configuration of one seed has no error bar; its bar says
-    "one seed". One legend entry per configuration, in ``colours``."""
+    "one seed". One legend entry per configuration, in ``colours``. ``reference``: metric key ->
+    the raw input's value (``python -m trainers baseline``), a dashed line across its panel."""
     from plotly.subplots import make_subplots
 
     keys = [k for k in columns if any(k in s for s in summaries)]
@@ -194,6 +199,12 @@ def seed_bars_figure(labels: Sequence[str], summaries: Sequence[Mapping[str, obj
                 text=["one seed" if m.single_seed else ""], textposition="outside", cliponaxis=False,
                 hovertext=[hover], hovertemplate="%{hovertext}<extra>" + name + "</extra>",
             ), row=1, col=j + 1)
+        if reference and k in reference:
+            fig.add_hline(y=reference[k], line={"dash": "dash", "color": "#222", "width": 1.5}, row=1, col=j + 1,
+                          annotation_text="raw input", annotation_position="bottom left")
+    if reference and any(k in reference for k in keys):  # one legend entry says what the dashed lines are
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=REFERENCE_NAME,
+                                 line={"dash": "dash", "color": "#222"}), row=1, col=1)
     fig.update_xaxes(showticklabels=False)
     fig.update_layout(title="Metrics over seeds: mean ± sd (error bar: one standard deviation, n − 1)",
                       height=height, barmode="group", margin={"t": 70}, legend={"orientation": "h", "y": -0.08})
@@ -201,12 +212,17 @@ def seed_bars_figure(labels: Sequence[str], summaries: Sequence[Mapping[str, obj
 
 
 def seed_band_figure(labels: Sequence[str], bands: Sequence[Mapping[int, object]], colours: Sequence[str | None], *,
-                     metric: str, height: int = 420) -> go.Figure:
+                     metric: str, height: int = 420, reference: float | None = None) -> go.Figure:
     """A metric over epochs for each configuration (``bands``: per configuration, epoch ->
     ``analysis.seeds.Summary`` over its seeds): the mean as a line and ± one standard deviation
     as a shaded band, over the epochs two seeds or more have. ``labels`` as typed (escaped
-    here); ``metric`` is the axis title."""
+    here); ``metric`` is the axis title; ``reference``: the raw input's value, a dashed line."""
     fig = go.Figure()
+    if reference is not None:
+        fig.add_trace(go.Scatter(x=[min((e for b in bands for e in b), default=0),
+                                    max((e for b in bands for e in b), default=1)], y=[reference, reference],
+                                 mode="lines", name=REFERENCE_NAME, line={"dash": "dash", "color": "#222"},
+                                 hovertemplate=f"raw input: {reference:.4g}<extra></extra>"))
     for i, (label, band) in enumerate(zip(labels, bands, strict=True)):
         if not band:
             continue

@@ -28,6 +28,7 @@ from plotly.subplots import make_subplots
 from analysis.fingerprint import LABEL, SPACES
 from jobs import store as stmod
 from jobs.baseline import DATA_FIELDS
+from ui.data import data_options
 from ui.text import plot_escape
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -117,6 +118,45 @@ def raw_baseline(dataset: str, options: tuple[tuple[str, Any], ...]) -> Baseline
     """The raw-input baseline of ``dataset`` with ``options``: started on the first call (one
     process per server, shared by every session), then read; never waits for it."""
     return _baseline_job(dataset, options).state()
+
+
+REFERENCE_METRICS = ("knn_accuracy", "linear_accuracy", "knn_mae", "linear_mae")
+
+
+def raw_reference(runs: Sequence[Any]) -> dict[str, float]:
+    """The raw input's probe values (metric key -> value) when ``runs`` all trained on one
+    dataset with the same data settings and its baseline is ready; else {} (it starts the
+    baseline in the background, and a later rerun finds it)."""
+    key = _reference_key(runs)
+    if key is None:
+        return {}
+    b = raw_baseline(*key)
+    if b.state != "ready":
+        return {}
+    return {k: float(b.result[k]) for k in REFERENCE_METRICS if isinstance(b.result.get(k), (int, float))}
+
+
+def _reference_key(runs: Sequence[Any]) -> tuple[str, tuple[tuple[str, Any], ...]] | None:
+    keys = {(str(r.config.get("dataset")), data_options(r.config)) for r in runs}
+    if len(keys) != 1 or any(r.imported for r in runs):
+        return None
+    return next(iter(keys))
+
+
+def rerun_when_reference_ready(runs: Sequence[Any]) -> None:
+    """While the raw-input baseline of ``runs`` is computed, poll it each second (a fragment) and
+    rerun the page once it is ready, so that its reference lines appear without a reload."""
+    key = _reference_key(runs)
+    if key is None or raw_baseline(*key).state != "running":
+        return
+
+    @st.fragment(run_every=1.0)
+    def poll() -> None:
+        if raw_baseline(*key).state != "running":
+            st.rerun()
+        st.caption("Computing the raw-input reference in the background (a few seconds)…")
+
+    poll()
 
 
 def retry_baselines() -> None:

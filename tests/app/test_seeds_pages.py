@@ -8,6 +8,7 @@ name) over the same seeds, C over seed 0 only."""
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
 
@@ -150,7 +151,34 @@ def test_compare_band_is_mean_plus_minus_sd_over_epochs(lab):
     at.selectbox(key="cmp_seed_metric").set_value("alignment").run()
     fig = chart(at, "cmp_seed_band")
     assert fig["layout"]["yaxis"]["title"]["text"] == "alignment"
-    assert float(decode(fig["data"][1]["y"])[-1]) == pytest.approx(0.7)
+    lines = [t for t in fig["data"] if t.get("mode") == "lines+markers"]
+    assert float(decode(lines[0]["y"])[-1]) == pytest.approx(0.7)
+
+
+def test_compare_draws_the_raw_input_reference_once_it_is_computed(lab):
+    """The probes on the raw digits (computed in the background on the first visit) as a dashed
+    line in the kNN and linear accuracy panels and on the kNN band; alignment has none."""
+    from trainers import data, evaluate
+
+    _, ids, _ = lab
+    want = evaluate.raw_probes(data.load(RunConfig(**FAST)))
+    deadline = time.monotonic() + 90
+    while True:
+        at = _compare(ids)
+        fig = chart(at, "cmp_seed_bars")
+        if any(t.get("name") == "raw input (no learning)" for t in fig["data"]):
+            break
+        assert time.monotonic() < deadline, "the raw-input reference never appeared"
+        time.sleep(1.0)
+    lines = {s["yref"]: s["y0"] for s in fig["layout"]["shapes"] if s.get("line", {}).get("dash") == "dash"}
+    titles = {a["text"]: a["yref"] if "yref" in a else None for a in fig["layout"]["annotations"]}
+    assert lines["y"] == pytest.approx(want["knn_accuracy"])  # the first panel: kNN acc
+    assert lines["y2"] == pytest.approx(want["linear_accuracy"])
+    assert len(lines) == 2 and "kNN acc" in titles
+    band = chart(at, "cmp_seed_band")
+    ref = next(t for t in band["data"] if t.get("name") == "raw input (no learning)")
+    assert list(decode(ref["y"])) == pytest.approx([want["knn_accuracy"]] * 2)
+    assert any("raw input" in c.value for c in at.caption)
 
 
 def test_compare_paired_difference_with_its_interval(lab):
