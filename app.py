@@ -38,6 +38,16 @@ PAGES = {
         st.Page("pages/learn_2_temperature.py", title="Lesson 2 · Temperature", icon=":material/counter_2:"),
         st.Page("pages/learn_3_dimensional_collapse.py", title="Lesson 3 · Dimensional collapse",
                 icon=":material/counter_3:"),
+        st.Page("pages/learn_4_dcl_batch_size.py", title="Lesson 4 · Hard negatives and batch size",
+                icon=":material/counter_4:"),
+        st.Page("pages/learn_5_temperature_per_sample.py", title="Lesson 5 · A temperature per sample",
+                icon=":material/counter_5:"),
+        st.Page("pages/learn_6_contrastive_regression.py", title="Lesson 6 · Contrastive regression and ordinality",
+                icon=":material/counter_6:"),
+        st.Page("pages/learn_7_self_distillation.py", title="Lesson 7 · Distillation and momentum self-distillation",
+                icon=":material/counter_7:"),
+        st.Page("pages/learn_8_augmentations_shortcuts.py", title="Lesson 8 · Augmentations and shortcuts",
+                icon=":material/counter_8:"),
     ],
 }
 

@@ -469,3 +469,78 @@ def spectra_figure(spectra: Mapping[int, np.ndarray], *, title: str, floor: floa
                       margin={"t": 50 + style.font}, legend={"orientation": "h", "y": -0.2})
     _fonts(fig, style)
     return fig
+
+
+# --------------------------------------------------------------------------- real runs of a lesson
+
+
+def epoch_lines_figure(lines: Sequence[Mapping[str, Any]], *, title: str, yaxis: str,
+                       reference: tuple[float, str] | None = None, style: Style = PLAIN) -> go.Figure:
+    """One metric over epochs for several runs: ``lines`` of ``{"name", "epochs", "values",
+    "colour"}`` (and optionally ``"dash"``, ``"legendgroup"``); ``reference``: a dashed
+    horizontal line ``(value, label)``."""
+    fig = go.Figure()
+    for ln in lines:
+        fig.add_trace(go.Scatter(x=list(ln["epochs"]), y=list(ln["values"]), mode="lines+markers", name=ln["name"],
+                                 legendgroup=ln.get("legendgroup", ln["name"]),
+                                 line={"color": ln["colour"], "width": style.line, "dash": ln.get("dash", "solid")},
+                                 marker={"size": style.marker},
+                                 hovertemplate="epoch %{x}<br>%{y:.3f}<extra>%{fullData.name}</extra>"))
+    if reference is not None:
+        fig.add_hline(y=reference[0], line_dash="dash", line_color="gray", annotation_text=reference[1],
+                      annotation_position="bottom right", annotation_font_size=style.font)
+    fig.update_layout(title=title, xaxis_title="epoch", yaxis_title=yaxis, height=int(style.height * 0.75),
+                      margin={"t": 50 + style.font}, legend={"orientation": "h", "y": -0.2})
+    _fonts(fig, style)
+    return fig
+
+
+def tau_class_figure(classes: Sequence[int], counts: Sequence[int], means: Sequence[float], stds: Sequence[float], *,
+                     tau0: float, epoch: int, style: Style = PLAIN) -> go.Figure:
+    """The mean learned temperature of each class (bars, ± one standard deviation), classes
+    from the most frequent to the rarest, with the class sizes under the bars and the starting
+    temperature as a dashed line."""
+    names = [f"class {int(c)}<br>{int(n)} samples" for c, n in zip(classes, counts, strict=True)]
+    colours = px.colors.sample_colorscale(SEQUENTIAL, [0.85 * i / max(1, len(names) - 1) for i in range(len(names))])
+    fig = go.Figure(go.Bar(x=names, y=list(means), error_y={"type": "data", "array": list(stds), "visible": True},
+                           marker_color=colours, name="mean τ_i of the class",
+                           hovertemplate="%{x}<br>mean τ_i %{y:.3f}<extra></extra>"))
+    fig.add_hline(y=tau0, line_dash="dash", line_color="gray", annotation_text=f"start: τ = {tau0:g}",
+                  annotation_position="top right", annotation_font_size=style.font)
+    lo = min(min(m - s for m, s in zip(means, stds, strict=True)), tau0)
+    hi = max(max(m + s for m, s in zip(means, stds, strict=True)), tau0)
+    pad = 0.15 * (hi - lo) or 0.05
+    fig.update_layout(title=f"Learned temperature by class at epoch {epoch}, most frequent class first",
+                      xaxis_title="class (training samples)", yaxis_title="τ_i (mean ± sd)",
+                      yaxis_range=[lo - pad, hi + pad], height=int(style.height * 0.75), margin={"t": 50 + style.font},
+                      showlegend=False)
+    _fonts(fig, style)
+    return fig
+
+
+FACTOR_TITLES = {"colour": "colour (accuracy)", "x": "x position (R²)", "y": "y position (R²)",
+                 "scale": "scale (R²)", "angle": "angle (R²)", "background": "background (R²)",
+                 "noise": "pixel noise (R²)"}
+
+
+def probe_bars_figure(runs: Sequence[tuple[str, str, Mapping[str, float], Mapping[str, float]]], *,
+                      style: Style = PLAIN) -> go.Figure:
+    """What each run's representation and projector output keep of every factor: ``runs`` of
+    ``(name, colour, representation probes, projector-output probes)``; grouped bars per factor,
+    the representation solid and the projector output hatched, one colour per run."""
+    fig = go.Figure()
+    factors = [f for f in FACTOR_TITLES if any(f in rep for _, _, rep, _ in runs)]
+    factors += sorted({f for _, _, rep, _ in runs for f in rep} - set(factors))
+    for name, colour, rep, emb in runs:
+        for space, probes, pattern in (("representation", rep, ""), ("projector output", emb, "/")):
+            fig.add_trace(go.Bar(x=[FACTOR_TITLES.get(f, f) for f in factors], y=[probes.get(f) for f in factors],
+                                 name=f"{name} · {space}", marker={"color": colour, "pattern_shape": pattern,
+                                                                    "line": {"color": colour, "width": 1.5}},
+                                 opacity=1.0 if not pattern else 0.7,
+                                 hovertemplate="%{x}: %{y:.3f}<extra>%{fullData.name}</extra>"))
+    low = min([0.0] + [v for _, _, rep, emb in runs for v in (*rep.values(), *emb.values())])
+    fig.update_layout(barmode="group", title="What a kNN probe reads of each factor (1 = all of it, 0 = nothing)",
+                      yaxis_title="probe score", yaxis_range=[low - 0.05, 1.05],
+                      height=int(style.height * 0.8), margin={"t": 50 + style.font}, legend={"orientation": "h", "y": -0.25})
+    _fonts(fig, style)
+    return fig

@@ -20,8 +20,11 @@ from jobs.toy_cli import ToyServer
 from trainers.config import RunConfig
 from trainers.options import ConfigError
 from trainers.presets import get_preset
+from ui.colours import assign_run_colours
+from ui.data import STATUS_ICON
 from ui.learn import ToyRun
 from ui.lessons import JING_PRESET, Lesson, Question
+from ui.text import md_escape
 
 SAVED = "learn_saved_settings"  # widget values of the Learn pages, kept across the other pages
 PRESENT = "learn_present"  # the presentation-mode toggle (shared by the Learn pages, kept in the URL as ?present=1)
@@ -211,3 +214,81 @@ def lesson3_run(store: stmod.Store, key: str, answer: str | None) -> tuple[stmod
         st.caption(f"This store already holds a finished run of the preset (`{rec.id}`): shown here instead of "
                    "training it again.")
     return rec, held["predicted"]
+
+
+# --------------------------------------------------------------------------- lessons that train several real runs
+
+
+def lesson_configs(lesson: Lesson) -> list[RunConfig]:
+    """The runs a lesson trains (``Lesson.train``), as configs."""
+    return [RunConfig.from_dict(over) for over in lesson.train]
+
+
+def finished_run(store: stmod.Store, config: RunConfig) -> stmod.RunRecord | None:
+    """The newest finished run of the store with exactly ``config``."""
+    want = config.to_dict()
+    for r in store.list_runs(status=stmod.FINISHED):
+        if r.config == want:
+            return r
+    return None
+
+
+def lesson_runs(store: stmod.Store, lesson: Lesson, key: str,
+                answer: str | None) -> tuple[list[stmod.RunRecord], str] | None:
+    """The "Train it" button of a lesson that trains real runs: it queues the lesson's runs
+    through the runner (as the Train page does), each one that the store already holds finished
+    (the same configuration) taken as it is. Returns the runs, in the lesson's order, read from
+    the store on every call, and the prediction made when they were launched; None before the
+    first press, or when a run was deleted."""
+    def held_runs() -> list[stmod.RunRecord] | None:
+        held = st.session_state.get(key)
+        try:
+            return [store.get_run(i) for i in held["ids"]] if held else None
+        except KeyError:  # deleted meanwhile
+            st.session_state.pop(key, None)
+            return None
+
+    def launch() -> None:  # before the page runs again, so that the button it draws is already disabled
+        ids, reused = [], 0
+        for cfg in lesson_configs(lesson):
+            done = finished_run(store, cfg)
+            if done is not None:
+                ids.append(done.id)
+                reused += 1
+            else:
+                ids.append(runner.submit(store, cfg))
+        st.session_state[key] = {"ids": ids, "predicted": answer, "reused": reused}
+
+    runs = held_runs()
+    run_button("Train it", f"{key}_run", answer, busy=runs is not None and any(r.active for r in runs),
+               on_click=launch)
+    held = st.session_state.get(key)
+    if runs is None or not held:
+        return None
+    if held.get("reused"):
+        n = held["reused"]
+        st.caption(f"This store already holds {'a finished run' if n == 1 else f'{n} finished runs'} of the lesson: "
+                   "shown here instead of training again.")
+    return runs, held["predicted"]
+
+
+def lesson_colours(store: stmod.Store, runs: Sequence[stmod.RunRecord]) -> dict[str, str]:
+    """Run id -> the run's colour, as on every chart of the app."""
+    return assign_run_colours(store.run_numbers(), [r.id for r in runs])
+
+
+def show_progress(runs: Sequence[stmod.RunRecord]) -> None:
+    """A progress bar per run that is queued or training; what went wrong with a run that
+    stopped without finishing."""
+    for run in runs:
+        name = md_escape(run.name)
+        if run.active:
+            text = f"{name} · {STATUS_ICON[run.status]} {run.status} · epoch {run.epoch}/{run.total_epochs}"
+            if run.status == stmod.QUEUED:
+                text += " · waits for a free worker"
+            elif run.epoch == 0 and not run.seconds:
+                text += " · the worker starts and loads its libraries (a few seconds)"
+            st.progress(run.progress, text=text)
+        elif run.status != stmod.FINISHED:
+            st.error(f"{name}: the run {run.status}: {md_escape(run.reason or 'no reason recorded')}",
+                     icon=":material/error:")

@@ -323,12 +323,14 @@ class Lesson:
     latex: list[str]  # its formulas
     question: Question
     runs: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (label, toy config) of a playground lesson
+    train: list[dict[str, Any]] = field(default_factory=list)  # RunConfig fields of each real run a lesson trains
     try_next: list[str] = field(default_factory=list)
     paper: str = ""  # where it comes from (Markdown)
 
 
-_TOY = {"mode": "encoder", "data": "blobs", "dim": 3, "points": 200, "classes": 4, "steps": 300, "seed": 0,
-        "noise": 0.05, "lr": 0.02, "batch_size": 0}
+# the start of the playground lessons: 200 points of 4 classes, an encoder onto the sphere
+TOY = {"mode": "encoder", "data": "blobs", "dim": 3, "points": 200, "classes": 4, "steps": 300, "seed": 0,
+       "noise": 0.05, "lr": 0.02, "batch_size": 0}
 
 ALIGNMENT_UNIFORMITY = Lesson(
     title="Lesson 1 · Alignment and uniformity",
@@ -348,9 +350,9 @@ ALIGNMENT_UNIFORMITY = Lesson(
          "collapse": "They all fall into one spot",
          "clusters": "They gather in one cluster per class",
          "little change": "They barely move"}),
-    runs=[("alignment only", {**_TOY, "loss": "align"}),
-          ("uniformity only", {**_TOY, "loss": "uniform"}),
-          ("alignment + uniformity (λ = 1)", {**_TOY, "loss": "align_uniform", "lam": 1.0})],
+    runs=[("alignment only", {**TOY, "loss": "align"}),
+          ("uniformity only", {**TOY, "loss": "uniform"}),
+          ("alignment + uniformity (λ = 1)", {**TOY, "loss": "align_uniform", "lam": 1.0})],
     try_next=["In the playground, set λ to 0.1 and to 5: how far do the points spread, and how close do the views "
               "stay?",
               "Switch to **free** mode (the points themselves are the parameters) and train alignment only: with no "
@@ -375,7 +377,7 @@ TEMPERATURE = Lesson(
         {"falls": "It falls: the points spread more evenly",
          "rises": "It rises: the points bunch together",
          "same": "It barely changes"}),
-    runs=[(f"NT-Xent · τ = {t:g}", {**_TOY, "loss": "nt_xent", "temperature": t}) for t in (2.0, 0.5, 0.05)],
+    runs=[(f"NT-Xent · τ = {t:g}", {**TOY, "loss": "nt_xent", "temperature": t}) for t in (2.0, 0.5, 0.05)],
     try_next=["In the playground, raise the augmentation noise to 0.2 at τ = 0.5 and at τ = 0.05: which keeps the "
               "classes together?",
               "Compare temperatures side by side on **rings** data in 2-D.",

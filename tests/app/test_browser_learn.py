@@ -142,3 +142,32 @@ def test_playground_animates_in_the_browser_and_lesson_2_compares_the_prediction
     page.screenshot(path=str(SHOTS / "learn_lesson_1.png"))
     assert_no_injection(page)
     assert_no_exception(page)
+
+
+def test_lesson_4_takes_an_answer_runs_and_explains_the_coupling(app_server, browser):
+    stmod.Store(app_server.store).create_run(RunConfig(**{**FAST, "name": HOSTILE_NAME}), status=stmod.CANCELLED)
+    url = app_server.start()
+    SHOTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1500, "height": 1100})
+    goto_page(page, url, "Lesson 4 · Hard negatives and batch size")
+    assert_no_injection(page)
+    run = page.get_by_role("button", name=re.compile(r"Run it$"))
+    assert run.is_disabled()  # predict first
+    assert page.get_by_text("What happened").count() == 0
+    page.get_by_text("DCL: the positive no longer damps the gradient").click()
+    run.click()
+    verdict = page.get_by_text(re.compile(r"^You predicted “DCL: the positive no longer damps the gradient”; the run "
+                                          r"shows a final uniformity of"))
+    verdict.wait_for(timeout=120_000)
+    assert re.search(r"of -?[0-9.]+ for DCL and -?[0-9.]+ for NT-Xent with batches of 8 points", verdict.inner_text())
+    coupling = page.get_by_text(re.compile(r"^At the last step of NT-Xent with batches of 8 points"))
+    assert re.search(r"takes on average [0-9.]+% of each anchor's denominator \(15 terms\)", coupling.inner_text())
+    assert page.get_by_role("heading", name="What happened").count() == 1
+    page.wait_for_function(READY, timeout=60_000)
+    s = page.evaluate(STATE)
+    assert s["frames"] == 101 and s["three"]
+    page.set_viewport_size({"width": 1500, "height": 2600})
+    page.get_by_test_id("stPlotlyChart").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "learn_lesson_4.png"))
+    assert_no_injection(page)
+    assert_no_exception(page)
