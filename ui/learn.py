@@ -12,6 +12,7 @@ from the configuration (no user text).
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -135,12 +136,19 @@ def _points(pos: np.ndarray, **kw: Any) -> go.Scatter | go.Scatter3d:
     return go.Scatter(x=pos[:, 0], y=pos[:, 1], mode="markers", **kw)
 
 
+def typed_array(values: np.ndarray) -> dict[str, str]:
+    """``values`` as Plotly's typed-array spec (float32, base64): what Plotly itself sends for a
+    numpy array it has checked, a third of the size of a list of numbers in JSON."""
+    return {"dtype": "f4", "bdata": base64.b64encode(np.ascontiguousarray(values, dtype="<f4").tobytes()).decode()}
+
+
 def _point_update(pos: np.ndarray) -> dict[str, Any]:
-    """A frame's update of a points trace: coordinates only (a plain dict: the figure checks
-    every frame once, when the frames are set)."""
+    """A frame's update of a points trace: coordinates only (a plain dict, not checked again:
+    see :class:`AnimatedFigure`)."""
     if pos.shape[1] == 3:
-        return {"type": "scatter3d", "x": pos[:, 0], "y": pos[:, 1], "z": pos[:, 2]}
-    return {"type": "scatter", "x": pos[:, 0], "y": pos[:, 1]}
+        return {"type": "scatter3d", "x": typed_array(pos[:, 0]), "y": typed_array(pos[:, 1]),
+                "z": typed_array(pos[:, 2])}
+    return {"type": "scatter", "x": typed_array(pos[:, 0]), "y": typed_array(pos[:, 1])}
 
 
 def pair_segments(views: np.ndarray) -> np.ndarray:
@@ -189,7 +197,35 @@ def _sphere_axes(style: Style) -> dict[str, Any]:
             "camera": {"eye": {"x": 1.6, "y": 0.9, "z": 0.7}}}
 
 
-def _layout(fig: go.Figure, *, style: Style, height: int, title: str | None = None) -> None:
+class AnimatedFigure(go.Figure):
+    """A figure whose frames and play controls (slider, buttons) are kept as plain dicts and
+    added when it is serialised (``to_dict``, which ``st.plotly_chart`` and ``plotly.io`` call).
+
+    Plotly checks every property of every frame when frames are set on a figure: for the
+    playground's 101 frames that took 1.2-2.4 s of the server's time per Play on 2 cores, more
+    than the simulation. The frames here are built from the same few keys every time (``x``,
+    ``y``, ``z``, ``type`` of traces the figure has), so they are not checked again."""
+
+    def __init__(self, fig: go.Figure, frames: list[dict[str, Any]]) -> None:
+        super().__init__(fig)
+        self._raw_frames = frames
+        self._raw_layout: dict[str, Any] = {}  # updatemenus and sliders
+
+    @property
+    def raw_layout(self) -> dict[str, Any]:
+        return self._raw_layout
+
+    def to_dict(self) -> dict[str, Any]:
+        d = super().to_dict()
+        d["frames"] = self._raw_frames
+        d["layout"] = {**d.get("layout", {}), **self._raw_layout}
+        return d
+
+    def to_plotly_json(self) -> dict[str, Any]:
+        return self.to_dict()
+
+
+def _layout(fig: AnimatedFigure, *, style: Style, height: int, title: str | None = None) -> None:
     """Size and fonts; the play controls below the plots (clear of the axes' labels) and the
     legend below them, placed in pixels from the plots' bottom edge."""
     axis = 30 + round(2.4 * style.font)  # tick labels and an axis title
@@ -200,8 +236,8 @@ def _layout(fig: go.Figure, *, style: Style, height: int, title: str | None = No
                       legend={"orientation": "h", "x": 0.0, "y": -legend / plots, "yanchor": "top",
                               "itemsizing": "constant"})
     _fonts(fig, style)
-    fig.update_layout(updatemenus=[{**fig.layout.updatemenus[0].to_plotly_json(), "pad": {"t": axis, "r": 10}}],
-                      sliders=[{**fig.layout.sliders[0].to_plotly_json(), "pad": {"t": axis}}])
+    fig.raw_layout["updatemenus"][0]["pad"] = {"t": axis, "r": 10}
+    fig.raw_layout["sliders"][0]["pad"] = {"t": axis}
     if title is not None:
         fig.update_layout(title={"text": title, "font": {"size": style.font + 3}, "x": 0.0, "xanchor": "left",
                                  "y": 1.0, "yanchor": "top", "yref": "container", "pad": {"t": 12, "l": 10}})
@@ -216,12 +252,12 @@ def _fonts(fig: go.Figure, style: Style) -> None:
     fig.update_yaxes(tickfont_size=style.font - 1, title_font_size=style.font)
 
 
-def _animation(fig: go.Figure, names: Sequence[str], steps: Sequence[int], *, style: Style, redraw: bool) -> None:
-    """A play / pause button and a step slider over ``fig.frames`` (named ``names``)."""
+def _animation(fig: AnimatedFigure, names: Sequence[str], steps: Sequence[int], *, style: Style, redraw: bool) -> None:
+    """A play / pause button and a step slider over the figure's frames (named ``names``)."""
     play = {"frame": {"duration": style.frame_ms, "redraw": redraw}, "fromcurrent": True, "mode": "immediate",
             "transition": {"duration": 0}}
     jump = {"frame": {"duration": 0, "redraw": redraw}, "mode": "immediate", "transition": {"duration": 0}}
-    fig.update_layout(
+    fig.raw_layout.update(
         updatemenus=[{
             "type": "buttons", "direction": "left", "showactive": False, "x": 0.0, "y": 0.0, "xanchor": "left",
             "yanchor": "top", "pad": {"t": 10, "r": 10}, "font": {"size": style.font},
@@ -251,7 +287,7 @@ def _frame_names(steps: Sequence[int]) -> list[str]:
 CURVES = (("loss", "loss"), ("alignment", "alignment"), ("uniformity", "uniformity"))  # (ToyRun field, axis title)
 
 
-def playground_figure(run: ToyRun, *, pairs: bool = False, style: Style = PLAIN) -> go.Figure:
+def playground_figure(run: ToyRun, *, pairs: bool = False, style: Style = PLAIN) -> AnimatedFigure:
     """The playground's animation of one run.
 
     Left (encoder mode only): the 2-D inputs coloured by class. Middle: the embedded points on
@@ -354,7 +390,7 @@ def playground_figure(run: ToyRun, *, pairs: bool = False, style: Style = PLAIN)
         # Plotly's animation without a redraw empties a subplot none of whose traces the frame names
         data += [{"type": "scatter"} for _ in held]
         frames.append({"name": name, "data": data, "traces": animated + held})
-    fig.frames = frames
+    fig = AnimatedFigure(fig, frames)
     _animation(fig, names, run.steps, style=style, redraw=three)
     tau = f" · τ = {run.config['temperature']:g}" if run.config["loss"] in CONTRASTIVE and run.temperature else ""
     lam = f" · λ = {run.config['lam']:g}" if run.config["loss"] == "align_uniform" else ""
@@ -367,7 +403,7 @@ def playground_figure(run: ToyRun, *, pairs: bool = False, style: Style = PLAIN)
 
 
 def compare_figure(runs: Sequence[ToyRun], labels: Sequence[str], *, pairs: bool = False,
-                   style: Style = PLAIN) -> go.Figure:
+                   style: Style = PLAIN) -> AnimatedFigure:
     """Several runs of the same start side by side, playing in step: one panel per run with its
     points on the circle or sphere (titled by ``labels``), and below them every run's path in
     the (uniformity, alignment) plane with a marker at the shown frame's step and the
@@ -439,7 +475,7 @@ def compare_figure(runs: Sequence[ToyRun], labels: Sequence[str], *, pairs: bool
                 data.append(_segment_update(run.views[f]))
         data += [_marker_update(run.uniformity[s], run.alignment[s]) for run in runs]
         frames.append({"name": name, "data": data, "traces": animated})
-    fig.frames = frames
+    fig = AnimatedFigure(fig, frames)
     _animation(fig, names, first.steps, style=style, redraw=three)
     _layout(fig, style=style, height=int(style.height * 1.25))
     return fig
