@@ -10,7 +10,7 @@ import streamlit as st
 from ui import learn
 from ui.data import get_store
 from ui.learn import compare_figure, loss_label, playground_figure, style
-from ui.learn_widgets import presentation_mode, remember, run_toys
+from ui.learn_widgets import presentation_mode, remember, run_toys, warm_toy_server
 from ui.lessons import run_sentences
 
 get_store()  # no run is read here; this keeps the router and the Train form as on every page
@@ -20,6 +20,7 @@ SETTINGS = {"learn_pg_mode": "encoder", "learn_pg_data": "blobs", "learn_pg_loss
             "learn_pg_pairs": False, "learn_pg_cmp_what": "losses", "learn_pg_cmp_losses": ["align", "uniform", "nt_xent"],
             "learn_pg_cmp_taus": [0.05, 0.5, 2.0]}
 remember(SETTINGS)  # the settings (and so the figure they made) are as a person left them on coming back
+warm_toy_server()  # torch loads while the settings are chosen
 present = presentation_mode()
 look = style(present)
 st.title("Sphere Playground")

@@ -8,6 +8,7 @@ kept in ``st.cache_resource``): it imports torch once, the server never does.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -36,6 +37,23 @@ LESSON3_NAME = "Learn · dimensional collapse (Jing toy)"
 def toy_server() -> ToyServer:
     """The server's one simulation process (started at first use by :func:`run_toys`)."""
     return ToyServer(threads=1)
+
+
+def warm_toy_server() -> None:
+    """Start the simulation process in the background, if it is not running: a page that
+    simulates calls this when it opens, so that torch is loaded by the time Play is pressed
+    (a first Play then waits for the simulation only; a Play during the start waits for both)."""
+    server = toy_server()
+    if server.running:
+        return
+
+    def start() -> None:
+        try:
+            server.start()
+        except (RuntimeError, TimeoutError, OSError):
+            pass  # run_toys starts it again and says what went wrong
+
+    threading.Thread(target=start, name="toy-server-start", daemon=True).start()
 
 
 def run_toys(configs: Sequence[dict[str, Any]]) -> list[ToyRun] | None:
@@ -131,6 +149,7 @@ def run_toy_lesson(lesson: Lesson, key: str, answer: str | None) -> dict[str, An
     """The run button of a playground lesson and its result, kept in the session:
     ``{"runs", "labels", "predicted", "seconds"}`` (the prediction as it was when run)."""
     store_key = f"{key}_result"
+    warm_toy_server()
     if run_button("Run it", f"{key}_run", answer):
         t0 = time.perf_counter()
         runs = run_toys([cfg for _, cfg in lesson.runs])
