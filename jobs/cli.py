@@ -107,7 +107,7 @@ def _config_from_args(a: argparse.Namespace) -> RunConfig:
 
 
 PUBLIC_COMMANDS = ("train", "list", "cancel", "resume", "delete", "doctor", "import", "export", "toy", "baseline",
-                   "scheduler")
+                   "sweep", "scheduler")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,12 +144,14 @@ def main(argv: list[str] | None = None) -> int:
     from jobs.baseline import add_baseline_parser
     from jobs.export import add_export_parser
     from jobs.importer import add_import_parser
+    from jobs.sweep import add_sweep_parser
     from jobs.toy_cli import add_toy_parser
 
     add_import_parser(sub)
     add_export_parser(sub)
     add_toy_parser(sub)
     add_baseline_parser(sub)
+    add_sweep_parser(sub)
     sc = sub.add_parser("scheduler", help="run the scheduler (started on demand by the app)")
     sc.add_argument("--store", dest="sched_store")
     sc.add_argument("--idle-exit", type=float, default=None)
@@ -164,6 +166,10 @@ def main(argv: list[str] | None = None) -> int:
         from jobs.baseline import run_baseline
 
         return run_baseline(a)
+    if a.cmd == "sweep":  # opens its own store: its --store, else the global --store
+        from jobs.sweep import run_sweep
+
+        return run_sweep(a)
     if a.cmd == "toy":  # the sphere playground: no store
         from jobs.toy_cli import run_toy
 

@@ -38,6 +38,7 @@ from trainers.config import RunConfig
 
 IDLE_EXIT_SECONDS = float(os.environ.get("LAB_SCHEDULER_IDLE", "600"))
 TICK_SECONDS = 0.25
+RAY_STALE_SECONDS = 60.0  # a Ray run whose heartbeat is older than this, with no scheduler, is marked failed
 PROJECTION_POLL_SECONDS = 0.05  # idle projection thread: how often it looks for new snapshots (one indexed query)
 
 
@@ -107,9 +108,22 @@ def reap(store: st.Store) -> list[str]:
     me = boot_id()
     if store.read_only:
         return marked
+    draining: bool | None = None  # whether a scheduler runs (asked once, for the first Ray run)
     for rec in store.list_runs(status=st.RUNNING):
         if rec.boot_id and rec.boot_id != me:
             reason = f"the machine restarted while this run was at epoch {rec.epoch}; data kept, resume continues from the last checkpoint"
+        elif rec.backend == "ray":
+            # a Ray worker runs on another node: its progress reaches the store through the
+            # scheduler, which marks a dead one itself; with no scheduler, nobody receives it
+            if time.time() - (rec.heartbeat or rec.started or 0) <= RAY_STALE_SECONDS:
+                continue
+            if draining is None:
+                draining = scheduler_running(store)
+            if draining:
+                continue
+            reason = (f"its Ray worker stopped reporting at epoch {rec.epoch} and no scheduler is running to receive "
+                      "its progress; data kept, " + ("resume starts from scratch" if rec.epoch == 0 else
+                                                      "resume continues from the last checkpoint"))
         elif rec.pid and not pid_alive(rec.pid, rec.pid_start):
             reason = dead_worker_reason(store, rec, f"worker process {rec.pid} died (killed or crashed) at epoch {rec.epoch}; "
                                                     "data kept, " + ("resume starts from scratch" if rec.epoch == 0 else "resume continues from the last checkpoint"))
@@ -387,6 +401,9 @@ def make_backend(store: st.Store, name: str | None = None) -> Any:
 
 
 # -- the scheduler ----------------------------------------------------------------------
+BACKEND_FILE = "scheduler.backend"  # the running scheduler's backend, written when it starts
+
+
 def _lock_path(store: st.Store) -> Path:
     return store.root / "scheduler.lock"
 
@@ -444,6 +461,16 @@ def wake_scheduler(store: st.Store) -> bool:
         return False
 
 
+def scheduler_backend(store: st.Store) -> str | None:
+    """The backend of the scheduler running for ``store`` ("local", "ray"); None when none runs."""
+    if not scheduler_running(store):
+        return None
+    try:
+        return (store.root / BACKEND_FILE).read_text().strip() or None
+    except OSError:
+        return None
+
+
 class Scheduler:
     """The loop of ``python -m trainers scheduler``."""
 
@@ -497,10 +524,16 @@ class Scheduler:
         # a worker whose run has ended may still be exiting (writing, freeing memory): it holds
         # its core until its process is gone, so it counts until then
         busy_workers = {r.id for r in running} | self.backend.busy()
-        slots = concurrency() - len(busy_workers)
+        limit = self._concurrency()
+        slots = limit - len(busy_workers)
         for rec in queued[: max(0, slots)]:
-            self._guard(f"starting run {rec.id}", lambda rec=rec: self._start(rec.id, len(running) + len(queued)))
+            self._guard(f"starting run {rec.id}", lambda rec=rec: self._start(rec.id, min(limit, len(running) + len(queued))))
         return bool(running or queued or self.backend.busy() or self.proj_busy.is_set())
+
+    def _concurrency(self) -> int:
+        """Runs at once: the backend's limit (a Ray cluster's CPUs), else :func:`concurrency`."""
+        fn = getattr(self.backend, "concurrency", None)
+        return fn() if fn is not None else concurrency()
 
     def _mark_exited(self, run_id: str, rc: int) -> None:
         rec = self.store.get_run(run_id)
@@ -516,10 +549,21 @@ class Scheduler:
         if not s.transition(run_id, (st.QUEUED,), status=st.RUNNING, pid=None, started=time.time(), heartbeat=time.time()):
             return
         try:
-            self.backend.launch(run_id, threads_per_worker(min(concurrency(), wanting)))
+            self.backend.launch(run_id, threads_per_worker(max(1, wanting)))
         except BaseException as e:
             record_failure(s, run_id, e)
             raise
+
+    def _backend_failed(self, e: BaseException) -> None:
+        """The backend could not start: mark the queued runs failed with why (a resume queues
+        them again once it is fixed) and exit."""
+        name = os.environ.get("LAB_BACKEND") or ("ray" if os.environ.get("RAY_ADDRESS") else "local")
+        first = (str(e).strip().splitlines() or [""])[0][:300]
+        reason = f"the scheduler's {name} backend could not start: {type(e).__name__}: {first}"
+        _say(reason)
+        for rec in self._guard("listing queued runs", lambda: self.store.list_runs(status=st.QUEUED)) or []:
+            self._guard(f"marking run {rec.id}", lambda rec=rec: self.store.transition(
+                rec.id, (st.QUEUED,), status=st.FAILED, reason=reason, finished=time.time()))
 
     def _projection_loop(self) -> None:
         from jobs.projector import ProjectionWorker
@@ -561,7 +605,15 @@ class Scheduler:
                 _say(f"cannot write {pid_file}: {e}")
             signal.signal(signal.SIGTERM, lambda *a: self.stop.set())
             if self.backend is None:
-                self.backend = make_backend(self.store)  # a warm worker starts importing now
+                try:
+                    self.backend = make_backend(self.store)  # a warm worker starts importing now
+                except Exception as e:  # e.g. no Ray cluster at $RAY_ADDRESS: say so on the runs waiting
+                    self._backend_failed(e)
+                    return
+            try:
+                (self.store.root / BACKEND_FILE).write_text(self.backend.name)
+            except OSError as e:
+                _say(f"cannot write {BACKEND_FILE}: {e}")
             th = None
             if self.umap:
                 th = threading.Thread(target=self._projection_loop, daemon=True)

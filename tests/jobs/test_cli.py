@@ -66,7 +66,7 @@ def test_help_lists_public_commands_only(tmp_path):
     p = _cli("--help", store=tmp_path)
     assert p.returncode == 0
     assert "SUPPRESS" not in p.stdout and "worker" not in p.stdout
-    for cmd in ("train", "list", "cancel", "resume", "delete", "doctor", "scheduler"):
+    for cmd in ("train", "list", "cancel", "resume", "delete", "doctor", "sweep", "scheduler"):
         assert f"\n    {cmd} " in p.stdout, cmd
     p = _cli("resume", "--help", store=tmp_path)
     assert "--from-scratch" in p.stdout
