@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from jobs import store as stmod
+from ui.backend_choice import backend_choice
 from ui.data import ensure_scheduler_throttled, get_store, show_store_error
 
 st.set_page_config(page_title="Embedding Geometry Lab", page_icon=":material/explore:", layout="wide")
@@ -73,6 +74,7 @@ with st.sidebar:
     st.markdown("### :material/explore: Embedding Geometry Lab")
     run_counts()
     st.caption(f"Store: `{store.root}`")
+    backend_choice(store)
     health = store.health()
     if health["message"]:
         st.warning(health["message"], icon=":material/warning:")

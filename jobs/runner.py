@@ -387,10 +387,47 @@ class LocalBackend:
             self.warm.close()
 
 
+BACKENDS = ("local", "ray")
+BACKEND_SETTING = "backend"  # the store's chosen backend (the app's sidebar setting), "local" or "ray"
+
+
+def chosen_backend(store: st.Store) -> str:
+    """The backend a scheduler started now uses: ``$LAB_BACKEND``, else the store's setting (the
+    sidebar's "Runs train on"), else "ray" when ``$RAY_ADDRESS`` is set, else "local"."""
+    if os.environ.get("LAB_BACKEND"):
+        return os.environ["LAB_BACKEND"]
+    try:
+        saved = (store.root / BACKEND_SETTING).read_text().strip()
+    except OSError:
+        saved = ""
+    if saved in BACKENDS:
+        return saved
+    return "ray" if os.environ.get("RAY_ADDRESS") else "local"
+
+
+def choose_backend(store: st.Store, name: str) -> None:
+    """Save ``name`` as the store's backend. A running scheduler with another backend finishes
+    the runs it has started, then exits (:meth:`Scheduler.serve`); the next one (started by any
+    page or command) uses ``name``. Raises ValueError, changing nothing, for an unknown name,
+    for Ray when it is not installed, and when ``$LAB_BACKEND`` decides instead."""
+    if name not in BACKENDS:
+        raise ValueError(f"unknown backend {name!r}: use one of {', '.join(BACKENDS)}")
+    env = os.environ.get("LAB_BACKEND")
+    if env and env != name:
+        raise ValueError(f"LAB_BACKEND={env} is set where the app was started, and it decides: start the app without it "
+                         "to choose here")
+    if name == "ray":
+        import importlib.util
+
+        if importlib.util.find_spec("ray") is None:
+            raise ValueError("Ray is not installed here: install the lab's ray extra (pip install '.[ray]'), then "
+                             "point it at a cluster (docs/scaling.md)")
+    st.atomic_write_bytes(store.root / BACKEND_SETTING, name.encode())
+
+
 def make_backend(store: st.Store, name: str | None = None) -> Any:
-    """The scheduler's backend: ``name``, else ``$LAB_BACKEND``, else "ray" when ``$RAY_ADDRESS``
-    is set, else "local"."""
-    name = name or os.environ.get("LAB_BACKEND") or ("ray" if os.environ.get("RAY_ADDRESS") else "local")
+    """The scheduler's backend: ``name``, else :func:`chosen_backend`."""
+    name = name or chosen_backend(store)
     if name == "local":
         return LocalBackend(store)
     if name == "ray":
@@ -483,6 +520,7 @@ class Scheduler:
         except ValueError:
             self.idle_exit = IDLE_EXIT_SECONDS
         self.stop = threading.Event()
+        self.successor = False  # exiting for a scheduler with the store's newly chosen backend
         self.umap = umap and os.environ.get("LAB_UMAP", "1") != "0"
         self.proj_busy = threading.Event()  # set while a map is being computed
         self.errors = 0  # store errors logged by passes so far
@@ -590,6 +628,14 @@ class Scheduler:
             finally:
                 self.proj_busy.clear()
 
+    def _backend_changed(self) -> bool:
+        """Whether the store's chosen backend differs from the one this scheduler drives (checked
+        when none of its workers is busy; a backend passed in by a test or a command stays)."""
+        try:
+            return chosen_backend(self.store) != self.backend.name
+        except Exception:
+            return False
+
     def serve(self) -> None:
         with _open_owner_only(_lock_path(self.store)) as lock:
             try:
@@ -620,6 +666,11 @@ class Scheduler:
                 th.start()
             idle_since = time.monotonic()
             while not self.stop.is_set():
+                if not self.backend.busy() and self._backend_changed():  # before queued runs start on the old one
+                    _say(f"the store's backend is now {chosen_backend(self.store)}: handing over to a scheduler that "
+                         "uses it")
+                    self.successor = True
+                    break
                 try:
                     busy = self.tick()
                 except Exception as e:  # anything else: log it and keep the other runs going
@@ -633,3 +684,5 @@ class Scheduler:
             self.stop.set()
             self.backend.close()
             _say("scheduler exiting")
+        if self.successor:  # the lock is free: the next scheduler starts with the store's backend
+            ensure_scheduler(self.store)
