@@ -81,7 +81,7 @@ NUMBERS: dict[str, Rule] = {
     "checkpoint_seconds": Rule("checkpoint seconds", 0.0, 86400.0, rule="in [0, 86400]",
                                hint="a crash loses at most about this much training, 30 is the default"),
 }
-TEXTS = ("dataset", "encoder", "loss", "name", "group", "teacher", "distill", "device", "snapshot_every")
+TEXTS = ("dataset", "encoder", "loss", "name", "group", "teacher", "distill", "device", "snapshot_every", "noise_scale")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
 # The options each loss takes, with their rules and defaults: the registry's specs
@@ -134,6 +134,7 @@ class RunConfig:
     views: int = 2  # views per sample (multi-view losses use 2..8; pairwise losses use 2)
     aug_strength: float = 1.0  # 0 = identical views; 1 = the default augmentation strength
     noise_eps: float = 0.0  # XSimGCL-style orthant noise of L2 norm eps on embeddings (0 = off)
+    noise_scale: str = "absolute"  # "absolute": noise norm eps; "relative": eps x ||z|| per sample (registry.NOISE_SCALES)
     # --- model -----------------------------------------------------------------------
     hidden_dim: int = 256  # width of hidden layers
     rep_dim: int = 128  # encoder output (the representation)
@@ -175,6 +176,10 @@ class RunConfig:
         registry.check_name("loss", self.loss, registry.LOSSES)
         if self.device not in DEVICES:
             raise ConfigError(f"device must be one of {', '.join(DEVICES)}, got {describe(self.device)}")
+        if self.noise_scale not in registry.NOISE_SCALES:
+            scales = "; ".join(f"{k!r}: noise of norm {v}" for k, v in registry.NOISE_SCALES.items())
+            names = " or ".join(repr(k) for k in registry.NOISE_SCALES)
+            raise ConfigError(f"noise_scale must be {names} ({scales}), got {describe(self.noise_scale)}")
         if self.snapshot_every != "pow2":
             s = self.snapshot_every
             if not (s.isascii() and s.isdigit() and len(s) <= 4 and 1 <= int(s) <= MAX_EPOCHS):
@@ -215,7 +220,8 @@ class RunConfig:
             if not isinstance(v, str):
                 what = {"teacher": "text (a run id, '@k' for run k of a preset group, or \"\" for none)",
                         "name": "text (\"\" for the default name)", "group": "text (\"\" for none)",
-                        "distill": "text (\"\" for none)"}.get(f, "text")
+                        "distill": "text (\"\" for none)",
+                        "noise_scale": "text ('absolute' or 'relative')"}.get(f, "text")
                 fix = f': write "{v}" in quotes' if isinstance(v, (int, float)) and not isinstance(v, bool) else ""
                 raise ConfigError(f"{f} must be {what}, got {describe(v)}{fix}")
         for f in dataclasses.fields(self):

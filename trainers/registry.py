@@ -256,6 +256,16 @@ DISTILLERS: dict[str, DistillSpec] = {
 }
 
 
+# --------------------------------------------------------------------------- noise views
+
+# How ``noise_eps`` sizes the noise views (trainers.losses.noise.noise_view): the name of each
+# scale and what the noise's L2 norm is under it.
+NOISE_SCALES: dict[str, str] = {
+    "absolute": "eps (the same for every embedding)",
+    "relative": "eps x ||z|| (each embedding's own norm, per sample)",
+}
+
+
 # --------------------------------------------------------------------------- queries
 
 

@@ -212,7 +212,8 @@ def train_run(store: Any, run_id: str, *, log: Callable[[str], None] = print,
                 h, z = model(x_views)  # (V*B, R), (V*B, D)
                 h, z = h.view(V, b, -1), z.view(V, b, -1)
                 if cfg.noise_eps > 0:
-                    z = noise_view(z.reshape(V * b, -1), cfg.noise_eps, generator=gens["noise_gen"]).view(V, b, -1)
+                    z = noise_view(z.reshape(V * b, -1), cfg.noise_eps, generator=gens["noise_gen"],
+                                   scale=cfg.noise_scale).view(V, b, -1)
                 loss = objective(z, h, Y[idx], idx, x=x_views.view(V, b, -1) if objective.needs_input else None)
                 (loss / A if A > 1 else loss).backward()
                 if (i + 1) % A == 0 or i + 1 == steps:  # accumulated A micro-batches (or the epoch ended)
