@@ -159,6 +159,9 @@ def actor_class() -> Any:
     return _ACTOR
 
 
+NODE_CHECK_SECONDS = 1.0  # how often the scheduler asks the cluster which of its runs' nodes are alive
+
+
 @dataclass
 class _Run:
     run_id: str
@@ -191,6 +194,7 @@ class RayBackend:
                      runtime_env=runtime_env())
         self.runs: dict[str, _Run] = {}
         self._resources: tuple[float, dict[str, float]] = (0.0, {})
+        self._nodes_checked = 0.0  # when the runs' nodes were last looked up (NODE_CHECK_SECONDS)
         self._mark_orphans()
 
     # -- the cluster -------------------------------------------------------------------
@@ -209,6 +213,22 @@ class RayBackend:
             except ValueError:
                 pass
         return max(1, int(self.cluster_resources().get("CPU", 1)))
+
+    def _lost_nodes(self) -> list[tuple[str, int]]:
+        """Runs whose node the cluster reports dead (looked up every NODE_CHECK_SECONDS): marked
+        at once, without waiting for their actors' calls to fail (which can take much longer)."""
+        if time.monotonic() - self._nodes_checked < NODE_CHECK_SECONDS:
+            return []
+        self._nodes_checked = time.monotonic()
+        try:
+            alive = {n.get("NodeID"): bool(n.get("Alive")) for n in self.ray.nodes()}
+        except Exception:  # the cluster cannot be asked now: the actors' calls will tell
+            return []
+        out = []
+        for run in list(self.runs.values()):
+            if run.node_id and alive.get(run.node_id) is False:
+                out.append((run.run_id, self._died(run, RuntimeError("the node has died"))))
+        return out
 
     def _node_alive(self, node_id: str) -> bool | None:
         if not node_id:
@@ -269,13 +289,13 @@ class RayBackend:
         itself; 1: it crashed or its actor died, the run marked failed here)."""
         if not self.runs:
             return []
+        out: list[tuple[str, int]] = self._lost_nodes()
         refs = {}
         for run in self.runs.values():
             ref = run.start_ref if run.start_ref is not None else run.drain_ref
             if ref is not None:
                 refs[ref] = run
         ready, _ = self.ray.wait(list(refs), num_returns=len(refs), timeout=0) if refs else ([], [])
-        out: list[tuple[str, int]] = []
         cancels: dict[str, bool] | None = None
         for ref in ready:
             run = refs[ref]

@@ -439,6 +439,15 @@ def make_backend(store: st.Store, name: str | None = None) -> Any:
 
 # -- the scheduler ----------------------------------------------------------------------
 BACKEND_FILE = "scheduler.backend"  # the running scheduler's backend, written when it starts
+BACKEND_ERROR_FILE = "scheduler.backend_error"  # why the last scheduler's backend could not start (until one does)
+
+
+def backend_error(store: st.Store) -> str:
+    """Why the store's last scheduler could not start its backend ("" when the last one could)."""
+    try:
+        return (store.root / BACKEND_ERROR_FILE).read_text().strip()
+    except OSError:
+        return ""
 
 
 def _lock_path(store: st.Store) -> Path:
@@ -461,8 +470,9 @@ def scheduler_running(store: st.Store) -> bool:
         return False
 
 
-def ensure_scheduler(store: st.Store) -> bool:
-    """Start the scheduler for this store unless one runs. Returns True if one was started."""
+def ensure_scheduler(store: st.Store, *, backend: str | None = None) -> bool:
+    """Start the scheduler for this store unless one runs. Returns True if one was started.
+    ``backend``: the one it drives (else it follows :func:`chosen_backend`)."""
     if store.read_only or scheduler_running(store):
         return False
     # spawn through a short-lived parent so the scheduler is re-parented (no zombie here)
@@ -476,6 +486,8 @@ def ensure_scheduler(store: st.Store) -> bool:
     # the scheduler's threads: one for scheduling, one for maps; their numeric libraries get
     # one thread each, whatever the environment says, so workers keep the cores
     env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    if backend:
+        env["LAB_BACKEND"] = backend
     subprocess.run([sys.executable, "-c", code, *argv], env=env, cwd=str(Path(__file__).resolve().parent.parent),
                    check=False, timeout=30)
     return True
@@ -595,10 +607,17 @@ class Scheduler:
     def _backend_failed(self, e: BaseException) -> None:
         """The backend could not start: mark the queued runs failed with why (a resume queues
         them again once it is fixed) and exit."""
-        name = os.environ.get("LAB_BACKEND") or ("ray" if os.environ.get("RAY_ADDRESS") else "local")
+        try:
+            name = chosen_backend(self.store)
+        except Exception:
+            name = "chosen"
         first = (str(e).strip().splitlines() or [""])[0][:300]
         reason = f"the scheduler's {name} backend could not start: {type(e).__name__}: {first}"
         _say(reason)
+        try:  # for the app's sidebar, until a backend starts
+            st.atomic_write_bytes(self.store.root / BACKEND_ERROR_FILE, reason.encode())
+        except (OSError, st.StoreError):
+            pass
         for rec in self._guard("listing queued runs", lambda: self.store.list_runs(status=st.QUEUED)) or []:
             self._guard(f"marking run {rec.id}", lambda rec=rec: self.store.transition(
                 rec.id, (st.QUEUED,), status=st.FAILED, reason=reason, finished=time.time()))
@@ -658,6 +677,7 @@ class Scheduler:
                     return
             try:
                 (self.store.root / BACKEND_FILE).write_text(self.backend.name)
+                (self.store.root / BACKEND_ERROR_FILE).unlink(missing_ok=True)
             except OSError as e:
                 _say(f"cannot write {BACKEND_FILE}: {e}")
             th = None

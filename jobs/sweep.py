@@ -102,6 +102,20 @@ def _backend_name(chosen: str | None) -> str:
     return chosen or os.environ.get("LAB_BACKEND") or ("ray" if os.environ.get("RAY_ADDRESS") else "local")
 
 
+def _backend_problem(backend: str) -> str:
+    """Why ``backend`` cannot run here ("" when it can)."""
+    from jobs import runner
+
+    if backend not in runner.BACKENDS:
+        return f"unknown backend {backend!r} ($LAB_BACKEND): use local or ray"
+    if backend == "ray":
+        from jobs.ray_backend import ray_available
+
+        if not ray_available():
+            return "the ray backend needs Ray: pip install '.[ray]' (or pip install ray)"
+    return ""
+
+
 def progress_bar(runs: list[Any]) -> tuple[str, tuple[int, int, int]]:
     """The bar of a group's runs (an ended run counts whole) and what it shows in whole steps
     (filled cells, ended runs, running runs: a line is printed off a terminal when they change)."""
@@ -170,18 +184,15 @@ def run_sweep(a: argparse.Namespace) -> int:
     except (ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    if backend not in ("local", "ray"):
-        print(f"error: unknown backend {backend!r} ($LAB_BACKEND): use local or ray", file=sys.stderr)
-        return 2
-    if backend == "ray":
-        from jobs.ray_backend import ray_available
-
-        if not ray_available():
-            print("error: the ray backend needs Ray: pip install '.[ray]' (or pip install ray)", file=sys.stderr)
-            return 2
     root = getattr(a, "sweep_store", None) or getattr(a, "store", None)
     try:
         store = st.Store(root)
+        if not a.backend and not os.environ.get("LAB_BACKEND"):
+            backend = runner.chosen_backend(store)  # the store's setting (the app's sidebar), else $RAY_ADDRESS
+        problem = _backend_problem(backend)
+        if problem:
+            print(f"error: {problem}", file=sys.stderr)
+            return 2
         other = runner.scheduler_backend(store)
         if other is not None and other != backend:
             print(f"error: a scheduler with the {other} backend is running for the store at {store.root}; the "
@@ -189,8 +200,8 @@ def run_sweep(a: argparse.Namespace) -> int:
                   f"$LAB_SCHEDULER_IDLE s idle), or stop it (its process id is in {store.root / 'scheduler.pid'})",
                   file=sys.stderr)
             return 2
-        os.environ["LAB_BACKEND"] = backend  # the scheduler started below inherits it (ensure_scheduler)
-        ids = runner.submit_group(store, configs)
+        ids = runner.submit_group(store, configs, start=False)
+        runner.ensure_scheduler(store, backend=backend)
     except (st.StoreError, ConfigError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2 if isinstance(e, (ConfigError, ValueError)) and not isinstance(e, st.StoreError) else 1

@@ -41,4 +41,11 @@ def backend_choice(store: stmod.Store) -> None:
         st.warning(st.session_state[ERROR], icon=":material/warning:")
     running = runner.scheduler_backend(store)
     if running is not None and running != chosen:
-        st.caption(f"The scheduler still uses {LABELS.get(running, running)}: it hands over when its running runs end.")
+        n = len(store.list_runs(status=stmod.RUNNING))
+        st.caption(f"The scheduler still uses {LABELS.get(running, running)}: " + (
+            f"it hands over when its {n} running run{'s' if n != 1 else ''} end{'s' if n == 1 else ''}." if n
+            else "it hands over now."))
+    failed = runner.backend_error(store)
+    if failed and running is None and f"the scheduler's {chosen} backend" in failed:
+        st.warning(f"{failed}. Runs queued now fail until this is fixed: start the cluster (docs/scaling.md), or "
+                   "choose this machine.", icon=":material/warning:")

@@ -51,3 +51,17 @@ def test_lab_backend_in_the_environment_decides_and_the_box_is_off(lab, monkeypa
     monkeypatch.setenv("LAB_BACKEND", "local")
     at = open_page()
     assert _box(at).disabled and _box(at).value == "local"
+
+
+def test_a_backend_that_could_not_start_is_named_with_what_to_do(lab):
+    """A scheduler whose Ray backend found no cluster leaves its reason; the sidebar shows it while
+    Ray is the store's choice, and not once this machine is chosen again."""
+    pytest.importorskip("ray")
+    runner.choose_backend(lab, "ray")
+    sched = runner.Scheduler(lab, umap=False)
+    sched._backend_failed(ConnectionError("Could not find any running Ray instance"))
+    assert runner.backend_error(lab).startswith("the scheduler's ray backend could not start: ConnectionError")
+    warnings = [w.value for w in open_page().sidebar.warning]
+    assert any("ray backend could not start" in w and "choose this machine" in w for w in warnings)
+    runner.choose_backend(lab, "local")
+    assert not [w.value for w in open_page().sidebar.warning]

@@ -114,7 +114,8 @@ def test_seeds_launch_a_group_and_compare_shows_error_bars(lab, page):
     _nav(page, "Runs")
     heading = main.get_by_role("heading", name="Over seeds")
     heading.wait_for(timeout=60_000)
-    assert main.get_by_test_id("stDataFrame").count() == 2  # the runs, and the runs over seeds
+    # the runs, and the runs over seeds (the page before may leave its tables for a moment)
+    wait_for(lambda: main.get_by_test_id("stDataFrame").count() == 2, 30, what="the two tables of the Runs page")
     heading.scroll_into_view_if_needed()
     page.wait_for_timeout(800)
     assert_no_injection(page)
