@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from trainers.states import RESUMABLE
 from ui.compare_views import (
     METRICS,
     config_colours,
@@ -156,52 +157,61 @@ if runs:
 
     # --- over seeds ------------------------------------------------------------------------
     st.subheader("Over seeds")
-    configs = config_groups(runs, teachers=store.list_runs())
-    at_epoch = {r.id: snaps[r.id]["metrics"] for r in runs}
-    cfg_colours = config_colours(configs, colours)
-    if all(g.n == 1 for g in configs):
-        st.caption("Each configuration here ran one seed: no error bars. Repeat a configuration over seeds (the Train "
-                   "page's **Seeds**, or `python -m trainers train --seeds 0,1,2`) to see how much a reseeding moves "
-                   "its metrics.")
-    st.markdown(f"**{len(configs)} configuration(s)**, metrics as **mean ± sd** over their seeds, each run at its "
-                "latest snapshot at or before the chosen epoch:")
-    st.dataframe(seed_table(configs, at_epoch, METRICS), hide_index=True, width="stretch", key="cmp_seed_table",
-                 column_config={"configuration": st.column_config.TextColumn(pinned=True, width="medium")})
-    reference = raw_reference(runs)
-    chart(seed_bars_figure([g.label for g in configs], seed_summaries(configs, at_epoch), METRICS, cfg_colours,
-                           reference=reference), width="stretch", key="cmp_seed_bars", name="metrics over seeds")
-    rerun_when_reference_ready(runs)
-    if reference:
-        st.caption("Dashed: the same probes on the raw input (`python -m trainers baseline`), the no-learning "
-                   "reference of these runs' data.")
-    over = epoch_metrics(frames, METRICS)
-    if over:
-        band_metric = st.selectbox("Metric over epochs", over, format_func=METRICS.get, key="cmp_seed_metric")
-        chart(seed_band_figure([g.label for g in configs], seed_bands(configs, frames, band_metric, up_to=epoch),
-                               cfg_colours, metric=METRICS[band_metric], reference=reference.get(band_metric)),
-              width="stretch", key="cmp_seed_band",
-              name="metric over seeds")
-        st.caption("Line: the mean over a configuration's seeds at each snapshot epoch; band: ± one standard deviation "
-                   "(where two seeds or more have that epoch).")
-    if len(configs) >= 2:
-        st.markdown("**Paired difference** of two configurations over the seeds both ran")
-        choices = list(range(len(configs)))
-        for k, default in (("cmp_pair_a", 0), ("cmp_pair_b", 1)):
-            if st.session_state.get(k) not in choices:
-                st.session_state[k] = default
-        pa, pb = st.columns(2)
-        ia = pa.selectbox("A", choices, format_func=lambda i: configs[i].label, key="cmp_pair_a")
-        ib = pb.selectbox("B", choices, format_func=lambda i: configs[i].label, key="cmp_pair_b")
-        a_cfg, b_cfg = configs[ia], configs[ib]
-        diff = paired_table(a_cfg, b_cfg, at_epoch, METRICS) if ia != ib else None
-        if ia == ib:
-            st.caption("Choose two different configurations.")
-        elif diff is None:
-            st.info(f"**{md_escape(a_cfg.label)}** ran seeds {seed_list(a_cfg.seeds)} and **{md_escape(b_cfg.label)}** "
-                    f"seeds {seed_list(b_cfg.seeds)}: no seed in common, so no paired difference. Run them with the "
-                    "same seeds.", icon=":material/info:")
-        else:
-            st.dataframe(diff, hide_index=True, width="stretch", key="cmp_seed_pairs")
-            st.caption("A − B, seed by seed: the mean of the differences, and a 95% Student-t interval (a paired t-test's). "
-                       "**better**: the configuration the difference favours when the interval excludes 0. "
-                       "With one shared seed the difference has no error bar.")
+    stopped = [r for r in runs if r.status in RESUMABLE]  # ended early: their last snapshot is of another epoch
+    seeded = [r for r in runs if r.status not in RESUMABLE]
+    if stopped:
+        st.caption(f"Left out here: {len(stopped)} run(s) that stopped before their last epoch ("
+                   + ", ".join(sorted({r.status for r in stopped})) + "): averaged with the others they would mix "
+                   "epochs. The sections above show them.")
+    if not seeded:
+        st.info("Every run picked here stopped early: nothing to average over seeds.", icon=":material/info:")
+    else:
+        configs = config_groups(seeded, teachers=store.list_runs())
+        at_epoch = {r.id: snaps[r.id]["metrics"] for r in runs}
+        cfg_colours = config_colours(configs, colours)
+        if all(g.n == 1 for g in configs):
+            st.caption("Each configuration here ran one seed: no error bars. Repeat a configuration over seeds (the Train "
+                       "page's **Seeds**, or `python -m trainers train --seeds 0,1,2`) to see how much a reseeding moves "
+                       "its metrics.")
+        st.markdown(f"**{len(configs)} configuration(s)**, metrics as **mean ± sd** over their seeds, each run at its "
+                    "latest snapshot at or before the chosen epoch:")
+        st.dataframe(seed_table(configs, at_epoch, METRICS), hide_index=True, width="stretch", key="cmp_seed_table",
+                     column_config={"configuration": st.column_config.TextColumn(pinned=True, width="medium")})
+        reference = raw_reference(seeded)
+        chart(seed_bars_figure([g.label for g in configs], seed_summaries(configs, at_epoch), METRICS, cfg_colours,
+                               reference=reference), width="stretch", key="cmp_seed_bars", name="metrics over seeds")
+        rerun_when_reference_ready(seeded)
+        if reference:
+            st.caption("Dashed: the same probes on the raw input (`python -m trainers baseline`), the no-learning "
+                       "reference of these runs' data.")
+        over = epoch_metrics(frames, METRICS)
+        if over:
+            band_metric = st.selectbox("Metric over epochs", over, format_func=METRICS.get, key="cmp_seed_metric")
+            chart(seed_band_figure([g.label for g in configs], seed_bands(configs, frames, band_metric, up_to=epoch),
+                                   cfg_colours, metric=METRICS[band_metric], reference=reference.get(band_metric)),
+                  width="stretch", key="cmp_seed_band",
+                  name="metric over seeds")
+            st.caption("Line: the mean over a configuration's seeds at each snapshot epoch; band: ± one standard deviation "
+                       "(where two seeds or more have that epoch).")
+        if len(configs) >= 2:
+            st.markdown("**Paired difference** of two configurations over the seeds both ran")
+            choices = list(range(len(configs)))
+            for k, default in (("cmp_pair_a", 0), ("cmp_pair_b", 1)):
+                if st.session_state.get(k) not in choices:
+                    st.session_state[k] = default
+            pa, pb = st.columns(2)
+            ia = pa.selectbox("A", choices, format_func=lambda i: configs[i].label, key="cmp_pair_a")
+            ib = pb.selectbox("B", choices, format_func=lambda i: configs[i].label, key="cmp_pair_b")
+            a_cfg, b_cfg = configs[ia], configs[ib]
+            diff = paired_table(a_cfg, b_cfg, at_epoch, METRICS) if ia != ib else None
+            if ia == ib:
+                st.caption("Choose two different configurations.")
+            elif diff is None:
+                st.info(f"**{md_escape(a_cfg.label)}** ran seeds {seed_list(a_cfg.seeds)} and **{md_escape(b_cfg.label)}** "
+                        f"seeds {seed_list(b_cfg.seeds)}: no seed in common, so no paired difference. Run them with the "
+                        "same seeds.", icon=":material/info:")
+            else:
+                st.dataframe(diff, hide_index=True, width="stretch", key="cmp_seed_pairs")
+                st.caption("A − B, seed by seed: the mean of the differences, and a 95% Student-t interval (a paired t-test's). "
+                           "**better**: the configuration the difference favours when the interval excludes 0. "
+                           "With one shared seed the difference has no error bar.")

@@ -212,9 +212,11 @@ with left:
 
     if preset.is_sweep:
         n = len(preset.configs)
-        st.markdown(f"**This preset launches {n} runs** as one group:")
+        times = f" × {len(seeds)} seeds = {n * len(seeds)} runs" if seeds and len(seeds) > 1 else ""
+        st.markdown(f"**This preset launches {n} runs{times}** as one group:")
         st.caption(f"{', '.join(LABELS.get(f, f) for f in varied)}: set per run by the preset (greyed out above). "
-                   f"Every other field applies to all {n} runs as set in the form.")
+                   f"Every other field applies to all {n} runs as set in the form"
+                   + (", and each run is repeated once per seed." if times else "."))
         try:
             st.dataframe(_plan_table(expand(preset, _form_values(teachers)), varied), hide_index=True,
                          height=min(35 * (n + 1) + 3, 400))

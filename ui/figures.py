@@ -200,8 +200,7 @@ def seed_bars_figure(labels: Sequence[str], summaries: Sequence[Mapping[str, obj
                 hovertext=[hover], hovertemplate="%{hovertext}<extra>" + name + "</extra>",
             ), row=1, col=j + 1)
         if reference and k in reference:
-            fig.add_hline(y=reference[k], line={"dash": "dash", "color": "#222", "width": 1.5}, row=1, col=j + 1,
-                          annotation_text="raw input", annotation_position="bottom left")
+            fig.add_hline(y=reference[k], line={"dash": "dash", "color": "#222", "width": 1.5}, row=1, col=j + 1)
     if reference and any(k in reference for k in keys):  # one legend entry says what the dashed lines are
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=REFERENCE_NAME,
                                  line={"dash": "dash", "color": "#222"}), row=1, col=1)

@@ -32,7 +32,7 @@ DCL_BATCH = Lesson(
     idea=("NT-Xent puts the positive pair in its own denominator. Yeh et al. (2022) show what that costs: the "
           "gradient of every anchor is multiplied by **q = 1 − the positive's share of the denominator**, the "
           "*negative-positive coupling*. With a small batch there are few negatives, the positive (two views that "
-          "already agree) takes a large share, q is small and the anchor learns little, above all from its hardest "
+          "already agree) takes a large share, q falls below 1 and the anchor learns less, above all from its hardest "
           "negatives. **DCL** (decoupled contrastive learning) removes the positive from the denominator: q = 1 at "
           f"any batch size. Below: NT-Xent and DCL at τ = {DCL_TAU:g}, once with batches of {DCL_SMALL} points and "
           "once with all 200 points in every step, from the same start as lessons 1 and 2."),
@@ -404,7 +404,8 @@ SHORTCUTS = Lesson(
          "better": "Better: colour distortion only adds noise",
          "same": "About the same"}),
     train=_shapes_train(),
-    try_next=["Open both runs on **Compare**: the factor probes side by side, and the maps coloured by shape.",
+    try_next=["Open both runs on **What It Keeps**: every factor's probe side by side, over epochs too; and on the "
+              "**Embedding Map**, coloured by shape, then by colour.",
               "On the Train page, the full preset (3,000 images, 150 epochs, a few minutes a run) widens the gap.",
               "Train crop + colour with `aug_channels` (a random permutation of the colour channels) as well: does "
               "the colour probe of the projector output fall further?",

@@ -250,3 +250,21 @@ def test_train_page_refuses_bad_seeds_with_a_message(lab, monkeypatch, text, mes
     assert len(s.list_runs()) == n
     if "<b>" in text:  # shown as text: the Markdown escapes every bracket
         assert all("<b>" not in w.value for w in at.warning)
+
+
+def test_compare_leaves_runs_that_stopped_early_out_of_the_aggregates(lab):
+    """A cancelled fourth seed of A (its last snapshot at epoch 1, kNN 0.10) is not averaged in."""
+    s, ids, real = lab
+    cfg = RunConfig(**{**FAST, "epochs": 2, "loss": "nt_xent", "seed": 3, "group": "three seeds", "name": "A · seed 3"})
+    rid = s.create_run(cfg, status=st.CANCELLED)
+    snap = s.snapshots(real)[1]
+    s.add_snapshot(rid, snap.epoch, snap.step, s.load_snapshot(real, snap.epoch), {**snap.metrics, "knn_accuracy": 0.10})
+    s.update_run(rid, metrics={**snap.metrics, "knn_accuracy": 0.10}, epoch=1)
+    try:
+        at = open_page("pages/compare.py", cmp_runs=ids["A"] + [rid] + ids["B"])
+        table = _table(at, "n seeds").set_index("configuration")
+        assert table.loc["A", "n seeds"] == 3 and table.loc["A", "kNN acc"] == "0.930 ± 0.036"
+        assert any("Left out here: 1 run(s) that stopped before their last epoch (cancelled)" in c.value
+                   for c in at.caption)
+    finally:
+        s.delete_run(rid)
