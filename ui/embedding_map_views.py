@@ -61,7 +61,8 @@ def map_figure(arrays: Mapping[str, np.ndarray], coords: np.ndarray, pts: PointR
     factors = factors or {}
     by_factor = colour != LABEL and f"ps_{colour}" not in arrays and colour in factors
     fig = go.Figure()
-    if shows_classes(y, colour) or (by_factor and factor_is_class(factors[colour])):
+    as_classes = shows_classes(y, colour) or (by_factor and factor_is_class(factors[colour]))
+    if as_classes:
         groups = y if not by_factor else np.asarray(factors[colour])
         classes = np.unique(groups)
         for k, c in enumerate(classes):
@@ -85,7 +86,7 @@ def map_figure(arrays: Mapping[str, np.ndarray], coords: np.ndarray, pts: PointR
         values = y if colour == LABEL else factors[colour] if by_factor else arrays[f"ps_{colour}"]
         values = np.asarray(values, dtype=np.float64)
         fig.add_trace(pts.trace(
-            x=coords[rows, 0], y=coords[rows, 1], mode="markers", name="samples",
+            x=coords[rows, 0], y=coords[rows, 1], mode="markers", name="samples", showlegend=False,  # the colour bar says it
             marker={"size": 6, "color": values[rows], "colorscale": SEQUENTIAL, "showscale": True,
                     "colorbar": {"title": plot_escape(colour)}, "symbol": split_symbols(is_test[rows])},
             customdata=sample_customdata(idx[rows], y[rows], values[rows]),
@@ -102,7 +103,8 @@ def map_figure(arrays: Mapping[str, np.ndarray], coords: np.ndarray, pts: PointR
         ))
     fig.update_layout(height=620, title=f"{shown} of the {SPACE_NAMES[space]} · {plot_escape(run_name)} · epoch {epoch}",
                       xaxis_title=f"{shown} 1", yaxis_title=f"{shown} 2",
-                      legend={"title": plot_escape(colour) if by_factor else "label"}, margin={"t": 40})
+                      legend={"title": (plot_escape(colour) if by_factor else "label") if as_classes else ""},
+                      margin={"t": 40})
     fig.update_yaxes(scaleanchor="x", scaleratio=1)
     return fig
 

@@ -267,7 +267,7 @@ def _animation(fig: AnimatedFigure, names: Sequence[str], steps: Sequence[int], 
                                            "transition": {"duration": 0}}]}],
         }],
         sliders=[{
-            "active": 0, "x": 0.05 + 0.009 * style.font, "len": 0.95 - 0.009 * style.font, "y": 0.0, "yanchor": "top",
+            "active": 0, "x": 0.08 + 0.009 * style.font, "len": 0.92 - 0.009 * style.font, "y": 0.0, "yanchor": "top",
             "pad": {"t": 10},
             "currentvalue": {"prefix": "step ", "font": {"size": style.font, "color": "#333"}},
             "font": {"color": "rgba(0, 0, 0, 0)"},  # one tick label per frame would overlap: the current value says it
