@@ -76,7 +76,7 @@ DECODABLE = 0.9  # "colour stays decodable": colour kNN accuracy at least this (
 
 _BASE = {k: v for k, v in get_preset(PRESET).configs[0].items() if k != "name"}  # crop + colour, NT-Xent, tau 0.2
 # run length per claim (epochs): the colour claim near the preset's 150, the others as compute allowed
-EPOCHS = {"colour": 100, "dcl_batch": 20, "multiview": 20, "noise": 20}
+EPOCHS = {"colour": 100, "dcl_batch": 20, "multiview": 20, "noise": 20, "isogclr": 100}
 
 
 def _cfg(name: str, epochs: int, **over: Any) -> dict[str, Any]:
@@ -94,12 +94,15 @@ CONFIGS: dict[str, list[dict[str, Any]]] = {
                   for v in (2, 4) for loss in ("mv_infonce", "mv_dhel")],
     "noise": [_cfg(f"relative eps={e:g}", EPOCHS["noise"], noise_eps=e, noise_scale="relative")
               for e in (0.0, 0.1, 0.3, 1.0)],
+    "isogclr": [_cfg(f"{loss} · imbalance 10", EPOCHS["isogclr"], loss=loss, imbalance_ratio=10.0, batch_size=64,
+                     temperature=0.5) for loss in ("isogclr", "sogclr")],
 }
 PAPERS = {
     "colour": "Chen et al. 2020 (SimCLR)",
     "dcl_batch": "Yeh et al. 2022 (DCL)",
     "multiview": "Koromilas et al. 2025 (MV-DHEL / MV-InfoNCE)",
     "noise": "Yu et al. 2023 (XSimGCL)",
+    "isogclr": "Qiu et al. 2023 (iSogCLR)",
 }
 
 
@@ -356,8 +359,36 @@ def analyse_noise(R: Runs, raw: dict[str, Any]) -> tuple[str, list[Row]]:
     return tab + "\n\n" + ev, [r1, r2]
 
 
+def analyse_isogclr(R: Runs, raw: dict[str, Any]) -> tuple[str, list[Row]]:
+    i, g = "isogclr · imbalance 10", "sogclr · imbalance 10"
+    rho = R.values("tau_freq_spearman", i)
+    head_tail = sub(R.values("tau_head", i), R.values("tau_tail", i))
+    gain = sub(R.values("knn_accuracy", i), R.values("knn_accuracy", g))
+    rows = [[name] + [per_seed(R.values(k, name)) + f" ({fmt(R.values(k, name))})" for k in ("knn_accuracy", "colour")]
+            for name in (i, g)]
+    tab = table(["config", "shape kNN (rep)", "colour kNN (rep)"], rows)
+    ok1 = [r > 0 and d > 0 for r, d in zip(rho, head_tail, strict=True)]
+    ok2 = [x > 0 for x in gain]
+    ev = (f"Spearman(class frequency, tau_i) {per_seed(rho, 2)}; tau_i head − tail {per_seed(head_tail)} -> "
+          f"{verdict(ok1).upper()}\nshape kNN iSogCLR − SogCLR {per_seed(gain)} -> {verdict(ok2).upper()}")
+    conf = (f"shapes (3,000 images, training split long-tailed 10x, test split balanced), cnn_rgb, crop + colour, "
+            f"batch 64, tau 0.5 (iSogCLR: its start), {EPOCHS['isogclr']} epochs")
+    r1 = Row("iSogCLR on a long tail: samples of frequent classes end with larger tau_i than those of rare classes", conf,
+             f"Spearman(frequency, tau_i) {per_seed(rho, 2)}; head − tail {per_seed(head_tail)}",
+             f"Spearman {fmt(rho, 2)}; tau_i head {fmt(R.values('tau_head', i))}, tail {fmt(R.values('tau_tail', i))}",
+             "—", f"{verdict(ok1)} ({sum(ok1)}/{len(ok1)} seeds: {marks(ok1)})", "isogclr")
+    r2 = Row("iSogCLR on a long tail: a learned tau per sample beats one global tau (SogCLR, 0.5)", conf,
+             f"shape kNN gain iSogCLR − SogCLR {per_seed(gain)}",
+             f"gain {fmt(gain)}; shape kNN iSogCLR {fmt(R.values('knn_accuracy', i))}, SogCLR "
+             f"{fmt(R.values('knn_accuracy', g))}",
+             f"raw pixels: shape kNN {raw['knn_accuracy']:.3f}", f"{verdict(ok2)} ({sum(ok2)}/{len(ok2)} seeds: {marks(ok2)})",
+             "isogclr")
+    return tab + "\n\n" + ev, [r1, r2]
+
+
 ANALYSES: dict[str, Callable[[Runs, dict[str, Any]], tuple[str, list[Row]]]] = {
     "colour": analyse_colour, "dcl_batch": analyse_dcl_batch, "multiview": analyse_multiview, "noise": analyse_noise,
+    "isogclr": analyse_isogclr,
 }
 
 

@@ -53,3 +53,19 @@ def test_bad_seed_lists_are_refused(text):
     with pytest.raises(Exception, match="seeds"):
         cs.parse_seeds(text)
     assert cs.parse_seeds("0,1,2,3,4") == (0, 1, 2, 3, 4)
+
+
+def test_isogclr_claims_are_decided_per_seed():
+    """Temperatures ordered by class frequency on seeds 0 and 1 only; a kNN gain on seed 2 only."""
+    seeds = (0, 1, 2)
+    runs = []
+    for s, (rho, head, tail, gain) in enumerate([(0.6, 0.47, 0.40, -0.01), (0.5, 0.46, 0.41, 0.0), (-0.1, 0.45, 0.46, 0.02)]):
+        runs.append({"config": {"name": "isogclr · imbalance 10"}, "seed": s, "status": "finished",
+                     "metrics": {"knn_accuracy": 0.40 + gain, "factor_probes": {"colour": 0.9}},
+                     "extra": {"tau_freq_spearman": rho, "tau_head": head, "tau_tail": tail}})
+        runs.append({"config": {"name": "sogclr · imbalance 10"}, "seed": s, "status": "finished",
+                     "metrics": {"knn_accuracy": 0.40, "factor_probes": {"colour": 0.9}}, "extra": {}})
+    text, rows = cs.analyse_isogclr(cs.Runs(runs, seeds), RAW)
+    assert rows[0].held == "fragile (2/3 seeds: ✓✓✗)"
+    assert rows[1].held == "fragile (1/3 seeds: ✗✗✓)"
+    assert "Spearman(class frequency, tau_i) 0.60 / 0.50 / -0.10" in text
