@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
 import sys
 import time
@@ -98,10 +97,6 @@ def sweep_configs(preset: Preset, seeds: list[int], overrides: dict[str, Any], g
     return over_seeds(configs, seeds)
 
 
-def _backend_name(chosen: str | None) -> str:
-    return chosen or os.environ.get("LAB_BACKEND") or ("ray" if os.environ.get("RAY_ADDRESS") else "local")
-
-
 def _backend_problem(backend: str) -> str:
     """Why ``backend`` cannot run here ("" when it can)."""
     from jobs import runner
@@ -174,7 +169,6 @@ def run_sweep(a: argparse.Namespace) -> int:
         for p in PRESETS:
             print(f"{p.name}  ({len(p.configs)} run{'s' if len(p.configs) > 1 else ''})")
         return 0
-    backend = _backend_name(a.backend)
     try:
         preset = find_preset(a.preset)
         seeds = parse_seeds(a.seeds)
@@ -187,8 +181,7 @@ def run_sweep(a: argparse.Namespace) -> int:
     root = getattr(a, "sweep_store", None) or getattr(a, "store", None)
     try:
         store = st.Store(root)
-        if not a.backend and not os.environ.get("LAB_BACKEND"):
-            backend = runner.chosen_backend(store)  # the store's setting (the app's sidebar), else $RAY_ADDRESS
+        backend = a.backend or runner.chosen_backend(store)  # $LAB_BACKEND, the store's setting, $RAY_ADDRESS
         problem = _backend_problem(backend)
         if problem:
             print(f"error: {problem}", file=sys.stderr)
